@@ -1,0 +1,83 @@
+#include "core/clock.h"
+
+#include <ctime>
+
+namespace nomad86 {
+
+int64_t VirtualClock::host_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+VirtualClock::VirtualClock(Mode mode) : mode_(mode) { offset_ns_ = host_ns(); }
+
+int64_t VirtualClock::now_ns() const {
+    if (mode_ == Mode::kManual) return manual_ns_;
+    if (paused_) return paused_at_;
+    return host_ns() - offset_ns_;
+}
+
+void VirtualClock::pause() {
+    if (paused_) return;
+    paused_at_ = now_ns();
+    paused_ = true;
+}
+
+void VirtualClock::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    offset_ns_ = host_ns() - paused_at_;
+}
+
+void VirtualClock::advance_to(int64_t ns) {
+    if (mode_ == Mode::kManual && ns > manual_ns_) manual_ns_ = ns;
+}
+
+TimerId VirtualClock::create_timer(std::string name, std::function<void()> callback) {
+    timers_.push_back(Timer{std::move(name), std::move(callback), kNoDeadline});
+    return TimerId(timers_.size() - 1);
+}
+
+void VirtualClock::arm(TimerId id, int64_t deadline_ns) {
+    timers_.at(id).deadline = deadline_ns;
+    if (deadline_ns < next_deadline_) next_deadline_ = deadline_ns;
+}
+
+void VirtualClock::cancel(TimerId id) {
+    Timer& t = timers_.at(id);
+    if (t.deadline == kNoDeadline) return;
+    bool was_next = t.deadline == next_deadline_;
+    t.deadline = kNoDeadline;
+    if (was_next) recompute_next();
+}
+
+void VirtualClock::recompute_next() {
+    next_deadline_ = kNoDeadline;
+    for (const Timer& t : timers_)
+        if (t.deadline < next_deadline_) next_deadline_ = t.deadline;
+}
+
+int VirtualClock::run_expired() {
+    int ran = 0;
+    // A callback may re-arm its own timer or others, possibly already due;
+    // bound the loop so a device asking for a zero period cannot hang us.
+    for (int round = 0; round < 64; round++) {
+        int64_t now = now_ns();
+        if (next_deadline_ > now) break;
+        bool any = false;
+        for (size_t i = 0; i < timers_.size(); i++) {
+            if (timers_[i].deadline <= now) {
+                timers_[i].deadline = kNoDeadline;
+                recompute_next();
+                timers_[i].callback();
+                ran++;
+                any = true;
+            }
+        }
+        if (!any) break;
+    }
+    return ran;
+}
+
+}  // namespace nomad86

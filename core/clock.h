@@ -1,0 +1,64 @@
+// The virtual clock and its timer-event queue. Guest time is in nanoseconds;
+// while the machine runs it tracks the host's monotonic clock, while it is
+// paused it stands still. In manual mode (unit tests, later -icount) time
+// moves only when told to, which makes device tests exact.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace nomad86 {
+
+using TimerId = uint32_t;
+constexpr int64_t kNoDeadline = INT64_MAX;
+
+class VirtualClock {
+public:
+    enum class Mode { kHost, kManual };
+    explicit VirtualClock(Mode mode = Mode::kHost);
+
+    // Guest nanoseconds since the machine was created.
+    int64_t now_ns() const;
+
+    // Host-tracking mode: stop and restart guest time (snapshot, monitor stop).
+    void pause();
+    void resume();
+    bool paused() const { return paused_; }
+    // Manual mode: move guest time forward (never backward).
+    void advance_to(int64_t ns);
+    void advance_by(int64_t ns) { advance_to(now_ns() + ns); }
+    Mode mode() const { return mode_; }
+
+    // Timers. A device creates its timers once and arms them as needed; the
+    // callback runs from the machine loop (never from inside an instruction).
+    TimerId create_timer(std::string name, std::function<void()> callback);
+    void arm(TimerId id, int64_t deadline_ns);
+    void cancel(TimerId id);
+    bool armed(TimerId id) const { return timers_.at(id).deadline != kNoDeadline; }
+    int64_t deadline(TimerId id) const { return timers_.at(id).deadline; }
+
+    // The earliest armed deadline, or kNoDeadline.
+    int64_t next_deadline() const { return next_deadline_; }
+    // Runs every timer whose deadline is at or before now. Returns how many ran.
+    int run_expired();
+
+private:
+    struct Timer {
+        std::string name;
+        std::function<void()> callback;
+        int64_t deadline = kNoDeadline;
+    };
+    static int64_t host_ns();
+    void recompute_next();
+
+    Mode mode_;
+    bool paused_ = false;
+    int64_t offset_ns_ = 0;   // guest = host - offset (kHost)
+    int64_t paused_at_ = 0;   // guest time when paused
+    int64_t manual_ns_ = 0;   // guest time (kManual)
+    int64_t next_deadline_ = kNoDeadline;
+    std::vector<Timer> timers_;
+};
+
+}  // namespace nomad86

@@ -1,0 +1,81 @@
+#include "core/log.h"
+
+#include <cstring>
+
+namespace nomad86 {
+
+static const LogItemInfo kItems[] = {
+    {"in_asm", kLogInAsm, "show target assembly code for each compiled block"},
+    {"exec", kLogExec, "show trace before each executed block"},
+    {"cpu", kLogCpu, "show CPU registers before entering a block"},
+    {"int", kLogInt, "show interrupts and exceptions"},
+    {"mmu", kLogMmu, "log page walks and TLB fills"},
+    {"cpu_reset", kLogCpuReset, "show CPU state before CPU resets"},
+    {"guest_errors", kLogGuestErrors, "log when the guest misprograms a device or the CPU"},
+    {"unimp", kLogUnimp, "log unimplemented instructions and device features"},
+    {"nochain", kLogNochain, "do not chain compiled blocks"},
+    {"post", kLogPost, "show POST codes written to port 0x80"},
+    {"ioport", kLogIoport, "log every port I/O access"},
+};
+
+const LogItemInfo* log_items(size_t* count) {
+    *count = sizeof(kItems) / sizeof(kItems[0]);
+    return kItems;
+}
+
+Logger::Logger() = default;
+
+Logger::~Logger() {
+    if (out_) fclose(out_);
+}
+
+bool Logger::parse_mask(std::string_view list, uint32_t* mask, std::string* error) {
+    uint32_t result = 0;
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        if (item.empty()) continue;
+        bool found = false;
+        if (item == "all") {
+            size_t n;
+            const LogItemInfo* items = log_items(&n);
+            for (size_t i = 0; i < n; i++)
+                if (items[i].mask != kLogNochain) result |= items[i].mask;
+            found = true;
+        }
+        for (const auto& info : kItems) {
+            if (item == info.name) {
+                result |= info.mask;
+                found = true;
+            }
+        }
+        if (!found) {
+            *error = "unknown -d item '" + std::string(item) + "' (try -d help)";
+            return false;
+        }
+    }
+    *mask = result;
+    return true;
+}
+
+bool Logger::open_file(const std::string& path) {
+    FILE* f = fopen(path.c_str(), "w");
+    if (!f) return false;
+    if (out_) fclose(out_);
+    out_ = f;
+    setvbuf(out_, nullptr, _IOFBF, 1 << 16);
+    return true;
+}
+
+void Logger::log(uint32_t item, const char* fmt, ...) {
+    if (!enabled(item)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(fmt, ap);
+    va_end(ap);
+}
+
+void Logger::vlog(const char* fmt, va_list ap) { vfprintf(stream(), fmt, ap); }
+
+}  // namespace nomad86

@@ -1,0 +1,61 @@
+// Trace and diagnostic logging selected by -d LIST and written to -D FILE.
+// One Logger per Machine: two machines in one process log independently.
+#pragma once
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace nomad86 {
+
+enum LogItem : uint32_t {
+    kLogInAsm = 1u << 0,       // each block when first decoded
+    kLogExec = 1u << 1,        // each block as it runs
+    kLogCpu = 1u << 2,         // registers before each block
+    kLogInt = 1u << 3,         // interrupts and exceptions
+    kLogMmu = 1u << 4,         // page walks and TLB fills
+    kLogCpuReset = 1u << 5,    // CPU state at reset
+    kLogGuestErrors = 1u << 6, // what the guest did wrong to a device
+    kLogUnimp = 1u << 7,       // unimplemented instructions and device features
+    kLogNochain = 1u << 8,     // do not chain translated blocks
+    kLogPost = 1u << 9,        // port 0x80 POST codes
+    kLogIoport = 1u << 10,     // every port access
+};
+
+struct LogItemInfo {
+    const char* name;
+    uint32_t mask;
+    const char* help;
+};
+
+// The table of -d items, for parsing and for "-d help".
+const LogItemInfo* log_items(size_t* count);
+
+class Logger {
+public:
+    Logger();
+    ~Logger();
+    Logger(const Logger&) = delete;
+    Logger& operator=(const Logger&) = delete;
+
+    // Parses a -d list ("int,unimp"). Returns false and fills *error on an unknown item.
+    static bool parse_mask(std::string_view list, uint32_t* mask, std::string* error);
+
+    void set_mask(uint32_t mask) { mask_ = mask; }
+    uint32_t mask() const { return mask_; }
+    bool enabled(uint32_t item) const { return (mask_ & item) != 0; }
+    // Sends the log to a file instead of stderr. Returns false if it cannot be opened.
+    bool open_file(const std::string& path);
+    FILE* stream() const { return out_ ? out_ : stderr; }
+
+    // Prints when the item is enabled. Check enabled() first on hot paths.
+    void log(uint32_t item, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+    void vlog(const char* fmt, va_list ap);
+
+private:
+    uint32_t mask_ = 0;
+    FILE* out_ = nullptr;
+};
+
+}  // namespace nomad86

@@ -1,0 +1,177 @@
+#include "core/machine.h"
+
+#include <ctime>
+
+#include "devices/debug_exit.h"
+#include "devices/debugcon.h"
+#include "devices/i8042.h"
+#include "devices/pic8259.h"
+#include "devices/pit8254.h"
+#include "devices/port92.h"
+#include "devices/post_code.h"
+#include "devices/rtc_cmos.h"
+#include "devices/uart16550.h"
+
+namespace nomad86 {
+
+namespace {
+// ISA IRQ numbers of the PC platform.
+constexpr unsigned kIrqPit = 0, kIrqKeyboard = 1, kIrqCom1 = 4, kIrqRtc = 8, kIrqMouse = 12;
+constexpr uint16_t kCom1Base = 0x3f8;
+constexpr uint16_t kDebugConPort = 0xe9;
+// Guest instructions per slice between looks at timers and input: small
+// enough that device deadlines are met within tens of microseconds.
+constexpr uint64_t kSliceInsns = 20000;
+}  // namespace
+
+std::string Machine::check_firmware_size(size_t size) {
+    if (size == 0) return "is empty";
+    if (size < 64 * KiB) return "is " + std::to_string(size) + " bytes; a firmware image is at least 64 KiB";
+    if (size > 1 * MiB) return "is " + std::to_string(size) + " bytes; a firmware image is at most 1 MiB";
+    if (size % (64 * KiB)) return "is " + std::to_string(size) + " bytes, not a multiple of 64 KiB";
+    return "";
+}
+
+std::unique_ptr<CharBackend> Machine::make_backend(const CharDevSpec& spec, const char* what) {
+    switch (spec.kind) {
+    case CharDevSpec::Kind::kStdio:
+        return std::make_unique<FileBackend>(stdout, false);
+    case CharDevSpec::Kind::kFile: {
+        FILE* f = fopen(spec.path.c_str(), "wb");
+        if (!f) throw MachineError(std::string("cannot open ") + what + " file '" + spec.path + "'");
+        return std::make_unique<FileBackend>(f, true);
+    }
+    default:
+        return std::make_unique<NullBackend>();
+    }
+}
+
+Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, VirtualClock::Mode clock_mode)
+    : config_(config),
+      clock_(clock_mode),
+      memory_(config.ram_size),
+      io_(&log_),
+      ctx_{io_, memory_, clock_, log_, *this} {
+    log_.set_mask(config.log_mask);
+    if (!config.log_file.empty() && !log_.open_file(config.log_file))
+        throw MachineError("cannot open log file '" + config.log_file + "'");
+    std::string problem = check_firmware_size(firmware.size());
+    if (!problem.empty()) throw MachineError("firmware image " + problem);
+    map_firmware(firmware);
+
+    cpu_ = std::make_unique<Cpu>(CpuBus{memory_, io_, clock_, log_, *this});
+    serial_backend_ = make_backend(config.serial, "serial");
+    debugcon_backend_ = make_backend(config.debugcon, "debugcon");
+
+    pic_ = std::make_unique<Pic8259Pair>(ctx_, IrqLine(cpu_.get(), 0));
+    cpu_->set_interrupt_controller(pic_.get());
+    pit_ = std::make_unique<Pit8254>(ctx_, IrqLine(pic_.get(), kIrqPit));
+    rtc_ = std::make_unique<RtcCmos>(ctx_, IrqLine(pic_.get(), kIrqRtc), config.ram_size);
+    uart_ = std::make_unique<Uart16550>(ctx_, kCom1Base, IrqLine(pic_.get(), kIrqCom1), serial_backend_.get());
+    kbc_ = std::make_unique<I8042>(ctx_, IrqLine(pic_.get(), kIrqKeyboard), IrqLine(pic_.get(), kIrqMouse));
+    port92_ = std::make_unique<Port92>(ctx_);
+    post_ = std::make_unique<PostCode>(ctx_);
+    debugcon_ = std::make_unique<DebugCon>(ctx_, kDebugConPort, debugcon_backend_.get());
+    devices_ = {pic_.get(), pit_.get(), rtc_.get(), uart_.get(), kbc_.get(), port92_.get(), post_.get(), debugcon_.get()};
+    if (config.debug_exit.enabled) {
+        debug_exit_ = std::make_unique<DebugExit>(ctx_, config.debug_exit.iobase, config.debug_exit.iosize);
+        devices_.push_back(debug_exit_.get());
+    }
+    reset();
+}
+
+Machine::~Machine() = default;
+
+void Machine::map_firmware(const std::vector<uint8_t>& image) {
+    // The whole image ends at 4 GiB (where the reset vector is fetched);
+    // its last 128 KiB (or all of it) also end at 1 MiB for real mode.
+    const uint64_t size = image.size();
+    memory_.add_rom(GuestPhys(4 * GiB - size), image.data(), size, "firmware (high)");
+    const uint64_t low = size < 128 * KiB ? size : 128 * KiB;
+    memory_.add_rom(GuestPhys(1 * MiB - low), image.data() + (size - low), low, "firmware (low)");
+}
+
+void Machine::reset() {
+    memory_.set_a20(true);
+    for (Device* d : devices_) d->reset();
+    cpu_->reset();
+    reset_requested_ = false;
+}
+
+void Machine::request_exit(int status) {
+    exit_requested_ = true;
+    exit_status_ = status;
+    cpu_->request_stop();
+}
+
+void Machine::describe(StateVisitor& v) {
+    v.begin_section("machine", 1);
+    bool a20_enabled = memory_.a20();
+    v.field("a20", a20_enabled);
+    if (v.loading()) memory_.set_a20(a20_enabled);
+    v.end_section();
+    cpu_->describe(v);
+    for (Device* d : devices_) d->describe(v);
+}
+
+void Machine::wait_idle() {
+    // The CPU is halted: sleep until the next timer or until input arrives.
+    const int64_t now = clock_.now_ns();
+    int64_t timeout = clock_.next_deadline() == kNoDeadline ? 50'000'000 : clock_.next_deadline() - now;
+    if (timeout > 50'000'000) timeout = 50'000'000;
+    if (timeout <= 0) return;
+    if (input_poller_) {
+        input_poller_(timeout);
+    } else {
+        timespec ts{0, long(timeout)};
+        nanosleep(&ts, nullptr);
+    }
+}
+
+bool Machine::run_for(uint64_t max_insns) {
+    uint64_t start = cpu_->instructions_retired();
+    int64_t last_input_poll = clock_.now_ns();
+    while (!exit_requested_) {
+        if (reset_requested_) reset();
+        clock_.run_expired();
+        const uint64_t done = cpu_->instructions_retired() - start;
+        if (done >= max_insns) return true;
+        const uint64_t slice = std::min<uint64_t>(kSliceInsns, max_insns - done);
+        const Cpu::StopReason why = cpu_->run(slice);
+        if (why == Cpu::StopReason::kShutdown) {
+            if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt))
+                fprintf(log_.stream(), "triple fault: CPU shutdown\n");
+            if (config_.no_reboot) {
+                // QEMU with -no-reboot ends the process normally on a
+                // guest-initiated reset or shutdown.
+                exit_requested_ = true;
+                exit_status_ = 0;
+            } else {
+                reset();
+            }
+            continue;
+        }
+        if (reset_requested_ && config_.no_reboot) {
+            exit_requested_ = true;
+            exit_status_ = 0;
+            continue;
+        }
+        if (why == Cpu::StopReason::kHalted) {
+            wait_idle();
+            last_input_poll = clock_.now_ns();
+        } else if (input_poller_ && clock_.now_ns() - last_input_poll > 2'000'000) {
+            // Keep the terminal responsive while the CPU is busy.
+            input_poller_(0);
+            last_input_poll = clock_.now_ns();
+        }
+    }
+    return false;
+}
+
+int Machine::run() {
+    while (run_for(UINT64_MAX)) {
+    }
+    return exit_status_;
+}
+
+}  // namespace nomad86

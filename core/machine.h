@@ -1,0 +1,117 @@
+// The PC: it owns the CPU, the memory map, the buses, the clock and every
+// device, wires IRQ lines, and runs the main loop. Nothing here is global,
+// so two machines can live in one process (the migration tests need that).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/char_backend.h"
+#include "core/clock.h"
+#include "core/device.h"
+#include "core/log.h"
+#include "core/machine_config.h"
+#include "core/machine_control.h"
+#include "cpu/cpu.h"
+#include "mmu/io_bus.h"
+#include "mmu/phys_memory.h"
+
+namespace nomad86 {
+
+class Pic8259Pair;
+class Pit8254;
+class RtcCmos;
+class Uart16550;
+class I8042;
+class Port92;
+class PostCode;
+class DebugCon;
+class DebugExit;
+
+// A configuration the machine cannot be built from (missing firmware, ...).
+// The message is meant for the user, one line.
+struct MachineError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class Machine final : public MachineControl {
+public:
+    // Builds the machine. `firmware` is the ROM image to map (the -bios file
+    // or the project's own ROM). Throws MachineError on bad input.
+    Machine(const MachineConfig& config, std::vector<uint8_t> firmware,
+            VirtualClock::Mode clock_mode = VirtualClock::Mode::kHost);
+    ~Machine() override;
+    Machine(const Machine&) = delete;
+    Machine& operator=(const Machine&) = delete;
+
+    // Checks a firmware image's size: 64 KiB to 1 MiB, a multiple of 64 KiB.
+    // Returns an empty string when it is fine, else the problem.
+    static std::string check_firmware_size(size_t size);
+
+    // Runs until the guest or the user ends it; returns the exit status.
+    int run();
+    // Runs at most `max_insns` guest instructions (tests, benchmarks);
+    // returns false once the machine wants to exit.
+    bool run_for(uint64_t max_insns);
+
+    // MachineControl
+    void request_reset() override { reset_requested_ = true; cpu_->request_stop(); }
+    void request_exit(int status) override;
+    void set_a20(bool enabled) override { memory_.set_a20(enabled); }
+    bool a20() const override { return memory_.a20(); }
+
+    bool exit_requested() const { return exit_requested_; }
+    int exit_status() const { return exit_status_; }
+
+    // The front end's hook for waiting: called when the CPU is idle (or
+    // between slices, with timeout 0) to collect input for up to timeout_ns.
+    void set_input_poller(std::function<void(int64_t timeout_ns)> poller) { input_poller_ = std::move(poller); }
+
+    Cpu& cpu() { return *cpu_; }
+    PhysicalMemory& memory() { return memory_; }
+    IoBus& io() { return io_; }
+    VirtualClock& clock() { return clock_; }
+    Logger& log() { return log_; }
+    CharBackend* serial_backend() { return serial_backend_.get(); }
+    Pic8259Pair& pic() { return *pic_; }
+    PostCode& post_code() { return *post_; }
+
+    // System reset: CPU and devices to their reset state, RAM kept.
+    void reset();
+    // Every component's state, in a fixed order (snapshots, migration).
+    void describe(StateVisitor& v);
+
+private:
+    static std::unique_ptr<CharBackend> make_backend(const CharDevSpec& spec, const char* what);
+    void map_firmware(const std::vector<uint8_t>& image);
+    void wait_idle();
+
+    MachineConfig config_;
+    Logger log_;
+    VirtualClock clock_;
+    PhysicalMemory memory_;
+    IoBus io_;
+    DeviceContext ctx_;
+    std::unique_ptr<Cpu> cpu_;
+    std::unique_ptr<CharBackend> serial_backend_;
+    std::unique_ptr<CharBackend> debugcon_backend_;
+    std::unique_ptr<Pic8259Pair> pic_;
+    std::unique_ptr<Pit8254> pit_;
+    std::unique_ptr<RtcCmos> rtc_;
+    std::unique_ptr<Uart16550> uart_;
+    std::unique_ptr<I8042> kbc_;
+    std::unique_ptr<Port92> port92_;
+    std::unique_ptr<PostCode> post_;
+    std::unique_ptr<DebugCon> debugcon_;
+    std::unique_ptr<DebugExit> debug_exit_;
+    std::vector<Device*> devices_;
+    std::function<void(int64_t)> input_poller_;
+    bool reset_requested_ = false;
+    bool exit_requested_ = false;
+    int exit_status_ = 0;
+};
+
+}  // namespace nomad86

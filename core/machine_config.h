@@ -1,0 +1,37 @@
+// Everything the command line decides about a machine, as plain data. The
+// front end fills it from QEMU-style options; tests build it directly.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/types.h"
+
+namespace nomad86 {
+
+// Where a character device's bytes go: -serial / -debugcon.
+struct CharDevSpec {
+    enum class Kind { kNone, kNull, kStdio, kFile };
+    Kind kind = Kind::kNone;
+    std::string path;  // for kFile
+};
+
+struct DebugExitSpec {
+    bool enabled = false;
+    uint16_t iobase = 0x501;  // QEMU's default for isa-debug-exit
+    uint16_t iosize = 0x02;
+};
+
+struct MachineConfig {
+    uint64_t ram_size = 128 * MiB;
+    std::string bios_path;        // empty: the project's own firmware ROM
+    CharDevSpec serial;           // COM1
+    CharDevSpec debugcon;         // port 0xE9
+    DebugExitSpec debug_exit;
+    bool no_reboot = false;       // triple fault / reset request exits instead
+    uint32_t log_mask = 0;        // -d
+    std::string log_file;         // -D
+    bool nographic = false;
+};
+
+}  // namespace nomad86

@@ -1,0 +1,404 @@
+// The interpreter loop and the toolkit handlers share: operands, segmented
+// memory access, the stack, flags and conditions.
+#include "cpu/cpu.h"
+
+#include <cinttypes>
+
+#include "cpu/block_cache.h"
+#include "cpu/block_decoder.h"
+#include "cpu/handlers.h"
+
+namespace nomad86 {
+
+namespace {
+constexpr uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * size)) - 1; }
+}  // namespace
+
+Cpu::Cpu(CpuBus bus)
+    : bus_(bus), blocks_(std::make_unique<BlockCache>(bus.memory)), decoder_(std::make_unique<BlockDecoder>()) {
+    blocks_->set_invalidation_callback([this] { events_pending_ = true; });
+    reset();
+}
+
+Cpu::~Cpu() = default;
+
+void Cpu::reset() {
+    CpuState fresh;
+    s = fresh;
+    s.rflags = flags::FIXED1;
+    s.rip = 0xfff0;
+    for (auto& seg : s.seg) {
+        seg.selector = 0;
+        seg.base = 0;
+        seg.limit = 0xffff;
+        seg.attr = SegmentCache::kP | SegmentCache::kS | 0x3;  // present read/write data, accessed
+    }
+    s.seg[kCs].selector = 0xf000;
+    s.seg[kCs].base = 0xffff0000;
+    s.seg[kCs].attr = SegmentCache::kP | SegmentCache::kS | 0xb;  // present execute/read code, accessed
+    s.gdtr = {0, 0xffff};
+    s.idtr = {0, 0xffff};
+    s.ldtr = SegmentCache{0, 0, 0xffff, uint16_t(SegmentCache::kP | 0x2)};
+    s.tr = SegmentCache{0, 0, 0xffff, uint16_t(SegmentCache::kP | 0xb)};
+    s.cr0 = cr0::CD | cr0::NW | cr0::ET;
+    s.gpr[kRdx] = 0x00000633;  // processor signature: family 6, model 3, stepping 3
+    s.dr[6] = 0xffff0ff0;
+    s.dr[7] = 0x400;
+    s.fpu.fcw = 0x0040;
+    s.fpu.ftw = 0x5555;
+    s.cpl = 0;
+    s.halted = false;
+    s.interrupt_shadow = false;
+    shutdown_ = false;
+    delivering_vector_ = -1;
+    tsc_origin_ns_ = bus_.clock.now_ns();
+    blocks_->flush();
+    events_pending_ = true;
+    if (bus_.log.enabled(kLogCpuReset)) bus_.log.log(kLogCpuReset, "CPU Reset: CS=f000 EIP=0000fff0\n");
+}
+
+void Cpu::flush_decoded_blocks() { blocks_->flush(); }
+
+void Cpu::set_irq(unsigned pin, bool level) {
+    if (pin != 0) return;
+    intr_line_ = level;
+    if (level) events_pending_ = true;
+}
+
+void Cpu::enter_shutdown() {
+    shutdown_ = true;
+    events_pending_ = true;
+}
+
+uint64_t Cpu::read_tsc() const {
+    return uint64_t(bus_.clock.now_ns() - tsc_origin_ns_) + s.msr.tsc_offset;
+}
+
+// ---------------------------------------------------------------- registers
+
+uint64_t Cpu::reg(unsigned r, unsigned size) const { return s.gpr[r] & size_mask(size); }
+
+void Cpu::set_reg(unsigned r, unsigned size, uint64_t value) {
+    switch (size) {
+    case 1: s.gpr[r] = (s.gpr[r] & ~0xffull) | (value & 0xff); break;
+    case 2: s.gpr[r] = (s.gpr[r] & ~0xffffull) | (value & 0xffff); break;
+    case 4: s.gpr[r] = value & 0xffffffffull; break;
+    default: s.gpr[r] = value; break;
+    }
+}
+
+uint64_t Cpu::effective_address(const DecodedInsn& insn, const Operand& op) const {
+    uint64_t ea = uint64_t(op.disp);
+    if (op.base != kNoReg) ea += s.gpr[op.base];
+    if (op.index != kNoReg) ea += s.gpr[op.index] << op.scale_shift;
+    return ea & size_mask(insn.addrsize);
+}
+
+uint64_t Cpu::read_operand(const DecodedInsn& insn, unsigned i) {
+    const Operand& op = insn.ops[i];
+    switch (op.kind) {
+    case OpKind::kReg:
+        switch (op.reg_class) {
+        case RegClass::kGpr: return reg(op.reg, op.size);
+        case RegClass::kGprHigh8: return (s.gpr[op.reg] >> 8) & 0xff;
+        case RegClass::kSeg: return s.seg[op.reg].selector;
+        default: raise(kUD);
+        }
+    case OpKind::kMem:
+        return read_mem(SegReg(op.seg), effective_address(insn, op), op.size);
+    case OpKind::kImm:
+    case OpKind::kFarPtr:
+        return op.imm & size_mask(op.size ? op.size : 8);
+    default:
+        raise(kUD);
+    }
+}
+
+void Cpu::write_operand(const DecodedInsn& insn, unsigned i, uint64_t value) {
+    const Operand& op = insn.ops[i];
+    switch (op.kind) {
+    case OpKind::kReg:
+        switch (op.reg_class) {
+        case RegClass::kGpr: set_reg(op.reg, op.size, value); return;
+        case RegClass::kGprHigh8:
+            s.gpr[op.reg] = (s.gpr[op.reg] & ~0xff00ull) | ((value & 0xff) << 8);
+            return;
+        default: raise(kUD);
+        }
+    case OpKind::kMem:
+        write_mem(SegReg(op.seg), effective_address(insn, op), op.size, value);
+        return;
+    default:
+        raise(kUD);
+    }
+}
+
+// ---------------------------------------------------------------- memory
+
+void Cpu::check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind) {
+    const SegmentCache& sc = s.seg[seg];
+    const uint8_t vector = seg == kSs ? kSS : kGP;
+    if (s.protected_mode() && !s.v86_mode()) {
+        // A null selector leaves the cache not present: any use faults.
+        if (!sc.present()) raise(vector, 0);
+        if (kind == AccessKind::kWrite && !sc.writable()) raise(vector, 0);
+        if (kind == AccessKind::kRead && !sc.readable()) raise(vector, 0);
+    }
+    const uint64_t last = offset + size - 1;
+    if (sc.expand_down()) {
+        const uint64_t upper = sc.big() ? 0xffffffffull : 0xffffull;
+        if (offset <= sc.limit || last > upper) raise(vector, 0);
+    } else if (last > sc.limit) {
+        raise(vector, 0);
+    }
+}
+
+void Cpu::check_read(SegReg seg, uint64_t offset, unsigned size) {
+    check_segment_access(seg, offset, size, AccessKind::kRead);
+}
+
+void Cpu::check_write(SegReg seg, uint64_t offset, unsigned size) {
+    check_segment_access(seg, offset, size, AccessKind::kWrite);
+}
+
+GuestPhys Cpu::translate(GuestVirt addr, AccessKind, bool) {
+    // No paging yet: linear is physical, truncated to 32 bits, through A20.
+    return GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask());
+}
+
+uint64_t Cpu::read_linear(GuestVirt addr, unsigned size, bool supervisor) {
+    return bus_.memory.read(translate(addr, AccessKind::kRead, supervisor), size);
+}
+
+void Cpu::write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor) {
+    bus_.memory.write(translate(addr, AccessKind::kWrite, supervisor), size, value);
+}
+
+uint64_t Cpu::read_mem(SegReg seg, uint64_t offset, unsigned size) {
+    check_segment_access(seg, offset, size, AccessKind::kRead);
+    return read_linear(GuestVirt(s.seg[seg].base + offset), size, s.cpl < 3);
+}
+
+void Cpu::write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value) {
+    check_segment_access(seg, offset, size, AccessKind::kWrite);
+    write_linear(GuestVirt(s.seg[seg].base + offset), size, value, s.cpl < 3);
+}
+
+// ---------------------------------------------------------------- stack
+
+void Cpu::push(unsigned size, uint64_t value) {
+    const uint64_t mask = stack_pointer_mask();
+    const uint64_t sp = (s.gpr[kRsp] - size) & mask;
+    write_mem(kSs, sp, size, value);
+    s.gpr[kRsp] = (s.gpr[kRsp] & ~mask) | sp;
+}
+
+uint64_t Cpu::pop(unsigned size) {
+    const uint64_t mask = stack_pointer_mask();
+    const uint64_t sp = s.gpr[kRsp] & mask;
+    uint64_t v = read_mem(kSs, sp, size);
+    s.gpr[kRsp] = (s.gpr[kRsp] & ~mask) | ((sp + size) & mask);
+    return v;
+}
+
+uint64_t Cpu::peek(unsigned size, uint64_t offset) {
+    const uint64_t mask = stack_pointer_mask();
+    return read_mem(kSs, (s.gpr[kRsp] + offset) & mask, size);
+}
+
+// ---------------------------------------------------------------- flags
+
+void Cpu::set_eflags(uint32_t value, uint32_t mask) {
+    // Bits 3, 5, 15 and 22-31 are reserved zero; bit 1 is reserved one.
+    constexpr uint32_t kWritable = 0x003f7fd5;
+    mask &= kWritable;
+    uint64_t old = s.rflags;
+    s.rflags = (s.rflags & ~uint64_t(mask)) | (value & mask) | flags::FIXED1;
+    if ((old ^ s.rflags) & (flags::IF | flags::TF | flags::VM | flags::IOPL | flags::AC)) end_block();
+}
+
+bool Cpu::condition(unsigned cc) const {
+    const uint64_t f = s.rflags;
+    bool r;
+    switch (cc >> 1) {
+    case 0: r = f & flags::OF; break;                                         // O
+    case 1: r = f & flags::CF; break;                                         // B
+    case 2: r = f & flags::ZF; break;                                         // Z
+    case 3: r = f & (flags::CF | flags::ZF); break;                           // BE
+    case 4: r = f & flags::SF; break;                                         // S
+    case 5: r = f & flags::PF; break;                                         // P
+    case 6: r = bool(f & flags::SF) != bool(f & flags::OF); break;            // L
+    default: r = (f & flags::ZF) || bool(f & flags::SF) != bool(f & flags::OF); break;  // LE
+    }
+    return (cc & 1) ? !r : r;
+}
+
+// ---------------------------------------------------------------- faults
+
+void Cpu::raise(uint8_t vector) { throw CpuException{vector, false, 0}; }
+
+void Cpu::raise(uint8_t vector, uint32_t error_code) { throw CpuException{vector, true, error_code}; }
+
+void Cpu::raise_unimplemented(const DecodedInsn& insn) {
+    if (bus_.log.enabled(kLogUnimp)) {
+        uint8_t bytes[16] = {0};
+        uint64_t lin = (s.seg[kCs].base + insn_rip_) & 0xffffffffull;
+        bus_.memory.read_bytes(translate(GuestVirt(lin), AccessKind::kExecute, true), bytes,
+                               insn.length ? insn.length : 1);
+        DecodeMode mode = !s.protected_mode() || s.v86_mode() ? DecodeMode::kReal16
+                          : s.seg[kCs].big()                  ? DecodeMode::kProt32
+                                                              : DecodeMode::kProt16;
+        std::string text = decoder_->disassemble(mode, bytes, insn.length ? insn.length : 1, insn_rip_);
+        bus_.log.log(kLogUnimp, "unimp: %04x:%08" PRIx64 " %s (opcode %s%02x) raises #UD\n", s.seg[kCs].selector,
+                     insn_rip_, text.c_str(), insn.opcode_map == 1 ? "0f " : "", bytes[0]);
+    }
+    raise(kUD);
+}
+
+void exec_unimplemented(Cpu& cpu, const DecodedInsn& insn) { cpu.raise_unimplemented(insn); }
+
+// ---------------------------------------------------------------- the loop
+
+const DecodedBlock* Cpu::lookup_block() {
+    const SegmentCache& cs = s.seg[kCs];
+    if (s.rip > cs.limit) raise(kGP, 0);
+    const uint64_t linear = (cs.base + s.rip) & 0xffffffffull;
+    const GuestPhys phys = translate(GuestVirt(linear), AccessKind::kExecute, s.cpl < 3);
+    const DecodeMode mode = !s.protected_mode() || s.v86_mode() ? DecodeMode::kReal16
+                            : cs.big()                          ? DecodeMode::kProt32
+                                                                : DecodeMode::kProt16;
+    const BlockKey key{phys.value, mode};
+    if (const DecodedBlock* b = blocks_->find(key)) return b;
+
+    auto block = std::make_unique<DecodedBlock>();
+    block->key = key;
+    block->first_page = phys.page();
+    const size_t page_bytes = kPageSize - phys.page_offset();
+    uint8_t bytes[kPageSize + 16];
+    bus_.memory.read_bytes(phys, bytes, page_bytes);
+    // The next page's first bytes, for an instruction that crosses into it.
+    const GuestPhys next = translate(GuestVirt(linear + page_bytes), AccessKind::kExecute, s.cpl < 3);
+    bus_.memory.read_bytes(next, bytes + page_bytes, 15);
+    decoder_->decode(*block, bytes, page_bytes + 15, page_bytes, linear, &bus_.log);
+    if (block->last_page != block->first_page) block->last_page = next.page();
+    return blocks_->insert(std::move(block));
+}
+
+bool Cpu::handle_events() {
+    events_pending_ = false;
+    blocks_->collect_garbage();
+    if (shutdown_) return true;
+    if (stop_requested_) {
+        stop_requested_ = false;
+        return true;
+    }
+    if (intr_line_) {
+        if ((s.rflags & flags::IF) && !s.interrupt_shadow && pic_) {
+            s.halted = false;
+            uint8_t vector = pic_->acknowledge();
+            try {
+                deliver_interrupt(vector, InterruptSource::kExternal, false, 0);
+            } catch (const CpuException& e) {
+                deliver_exception(e);
+            }
+            if (shutdown_) return true;
+        }
+        // With IF clear the line stays up unserved; whatever sets IF again
+        // (STI, POPF, IRET) ends its block, and we look again then.
+    }
+    return false;
+}
+
+void Cpu::trace_block(const DecodedBlock& block) {
+    Logger& log = bus_.log;
+    if (log.enabled(kLogCpu)) {
+        log.log(kLogCpu,
+                "EAX=%08" PRIx64 " EBX=%08" PRIx64 " ECX=%08" PRIx64 " EDX=%08" PRIx64 "\n"
+                "ESI=%08" PRIx64 " EDI=%08" PRIx64 " EBP=%08" PRIx64 " ESP=%08" PRIx64 "\n"
+                "EIP=%08" PRIx64 " EFL=%08x CPL=%u CR0=%08" PRIx64 "\n",
+                s.gpr[kRax] & 0xffffffff, s.gpr[kRbx] & 0xffffffff, s.gpr[kRcx] & 0xffffffff,
+                s.gpr[kRdx] & 0xffffffff, s.gpr[kRsi] & 0xffffffff, s.gpr[kRdi] & 0xffffffff,
+                s.gpr[kRbp] & 0xffffffff, s.gpr[kRsp] & 0xffffffff, s.rip, eflags(), s.cpl, s.cr0);
+        static const char* const kNames[] = {"ES", "CS", "SS", "DS", "FS", "GS"};
+        for (int i = 0; i < kNumSegRegs; i++)
+            log.log(kLogCpu, "%s =%04x %08" PRIx64 " %08x %04x\n", kNames[i], s.seg[i].selector, s.seg[i].base,
+                    s.seg[i].limit, s.seg[i].attr);
+    }
+    if (log.enabled(kLogExec))
+        log.log(kLogExec, "Trace: %04x:%08" PRIx64 " [phys %08" PRIx64 "] %zu insns\n", s.seg[kCs].selector, s.rip,
+                block.key.phys, block.insns.size());
+}
+
+void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
+    const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
+    const uint32_t cs_limit = s.seg[kCs].limit;
+    uint64_t n = 0;
+    for (const DecodedInsn& insn : block.insns) {
+        if (n++ == max_insns) return;
+        const uint64_t start = s.rip;
+        const uint64_t saved_rsp = s.gpr[kRsp];
+        const uint64_t saved_flags = s.rflags;
+        const bool shadowed = s.interrupt_shadow;
+        const bool single_step = saved_flags & flags::TF;
+        insn_rip_ = start;
+        try {
+            if (start + insn.length - 1 > cs_limit) raise(kGP, 0);
+            s.rip = (start + insn.length) & ip_mask;
+            insn.handler(*this, insn);
+        } catch (const CpuException& e) {
+            s.rip = start;
+            s.gpr[kRsp] = saved_rsp;
+            s.rflags = saved_flags;
+            deliver_exception(e);
+            events_pending_ = true;
+            return;
+        }
+        instret_++;
+        if (shadowed) {
+            s.interrupt_shadow = false;
+            if (intr_line_) events_pending_ = true;
+        }
+        if (single_step) {
+            // Trap after the instruction: #DB with DR6.BS, EIP of the next one.
+            s.dr[6] |= 1u << 14;
+            try {
+                deliver_interrupt(kDB, InterruptSource::kException, false, 0);
+            } catch (const CpuException& e) {
+                deliver_exception(e);
+            }
+            events_pending_ = true;
+            return;
+        }
+        if (events_pending_) return;
+    }
+}
+
+Cpu::StopReason Cpu::run(uint64_t max_insns) {
+    const uint64_t end = instret_ + max_insns;
+    const bool tracing = bus_.log.enabled(kLogCpu | kLogExec);
+    while (instret_ < end) {
+        if (events_pending_ && handle_events()) {
+            if (shutdown_) return StopReason::kShutdown;
+            return StopReason::kStopRequested;
+        }
+        if (s.halted) return StopReason::kHalted;
+        const DecodedBlock* block;
+        try {
+            insn_rip_ = s.rip;
+            block = lookup_block();
+        } catch (const CpuException& e) {
+            deliver_exception(e);
+            events_pending_ = true;
+            continue;
+        }
+        if (tracing) trace_block(*block);
+        uint64_t budget = end - instret_;
+        // One instruction at a time while an interrupt shadow or a single
+        // step is pending, so the boundary after it is seen.
+        if (s.interrupt_shadow || (s.rflags & flags::TF)) budget = 1;
+        execute_block(*block, budget);
+    }
+    return StopReason::kBudget;
+}
+
+}  // namespace nomad86

@@ -1,0 +1,228 @@
+// The reference CPU: the interpreter that executes decoded blocks. It is the
+// single-step and tracing engine and the oracle the JIT is checked against.
+//
+// The contract with the machine is small: reset(), run(budget), the INTR pin
+// (set_irq) with an InterruptAcknowledge to fetch the vector, and
+// request_stop(). Everything else here is the toolkit that instruction
+// handlers (cpu/exec_*.cpp) use: operand access, segmented memory access with
+// the SDM's checks, the stack, segment loads, interrupt delivery, port I/O.
+//
+// Guest faults are C++ exceptions (CpuException) thrown from inside a
+// handler and caught at the instruction boundary in the interpreter loop,
+// which restores RIP, RSP and RFLAGS to the instruction's start and delivers
+// the exception. Handlers therefore do every access that can fault before
+// they commit any other register.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/irq.h"
+#include "core/log.h"
+#include "core/machine_control.h"
+#include "core/types.h"
+#include "cpu/cpu_state.h"
+#include "cpu/insn.h"
+#include "mmu/io_bus.h"
+#include "mmu/phys_memory.h"
+
+namespace nomad86 {
+
+class BlockCache;
+class BlockDecoder;
+struct DecodedBlock;
+
+// A guest exception raised by an instruction (thrown, caught by the loop).
+struct CpuException {
+    uint8_t vector;
+    bool has_error;
+    uint32_t error_code;
+};
+
+// What the CPU needs from the machine around it.
+struct CpuBus {
+    PhysicalMemory& memory;
+    IoBus& io;
+    VirtualClock& clock;
+    Logger& log;
+    MachineControl& control;
+};
+
+// How an interrupt or exception came about: it decides the privilege check
+// (software INT checks the gate DPL), whether an error code may be pushed,
+// and which EIP is saved.
+enum class InterruptSource : uint8_t {
+    kException,    // a fault or trap raised by the CPU
+    kSoftware,     // INT n, INT3, INTO: gate DPL is checked against CPL
+    kExternal,     // INTR from the PIC, NMI
+};
+
+enum class AccessKind : uint8_t { kRead, kWrite, kExecute };
+
+class Cpu final : public IrqSink {
+public:
+    enum class StopReason { kBudget, kHalted, kStopRequested, kShutdown };
+
+    explicit Cpu(CpuBus bus);
+    ~Cpu() override;
+    Cpu(const Cpu&) = delete;
+    Cpu& operator=(const Cpu&) = delete;
+
+    // ---- the machine's side ----
+    CpuState& state() { return s; }
+    const CpuState& state() const { return s; }
+    // Power-on / RESET# state: real mode at F000:FFF0 with CS base FFFF0000.
+    void reset();
+    // Executes until `max_insns` instructions retired, the CPU halts, a stop
+    // is requested, or the CPU shuts down (triple fault; the machine decides
+    // whether that resets or exits).
+    StopReason run(uint64_t max_insns);
+    // Asynchronous request to leave run() at the next instruction boundary.
+    void request_stop() { stop_requested_ = true; events_pending_ = true; }
+    // Pin 0 is INTR (level); the PIC drives it.
+    void set_irq(unsigned pin, bool level) override;
+    void set_interrupt_controller(InterruptAcknowledge* pic) { pic_ = pic; }
+    uint64_t instructions_retired() const { return instret_; }
+    bool shutdown() const { return shutdown_; }
+    // Drops every decoded block (mode change that the key does not capture,
+    // tests).
+    void flush_decoded_blocks();
+    // Describes the CPU's state (snapshots, migration, debugger).
+    void describe(StateVisitor& v) { s.describe(v); }
+    Logger& log() { return bus_.log; }
+
+    // ---- the handlers' side ----
+    CpuState s;
+
+    // Register access by size (1, 2, 4, 8). 8/16-bit writes keep the upper
+    // bits; 32-bit writes zero bits 32-63 as in long mode.
+    uint64_t reg(unsigned r, unsigned size) const;
+    void set_reg(unsigned r, unsigned size, uint64_t value);
+
+    // Operand i of an instruction, zero-extended; writes truncate to its size.
+    uint64_t effective_address(const DecodedInsn& insn, const Operand& op) const;
+    uint64_t read_operand(const DecodedInsn& insn, unsigned i);
+    void write_operand(const DecodedInsn& insn, unsigned i, uint64_t value);
+
+    // Segmented data access with the SDM's checks (null selector, type,
+    // limit, expand-down): #GP(0), or #SS(0) for SS. Offsets are already
+    // truncated to the address size by the caller.
+    uint64_t read_mem(SegReg seg, uint64_t offset, unsigned size);
+    void write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value);
+    // Checks a write without doing it (instructions that must fault before
+    // any side effect, e.g. a far call pushing to a new stack).
+    void check_write(SegReg seg, uint64_t offset, unsigned size);
+    void check_read(SegReg seg, uint64_t offset, unsigned size);
+
+    // Linear (guest-virtual) access: paging goes here when it arrives.
+    // `supervisor` marks implicit system accesses (GDT, IDT, TSS).
+    uint64_t read_linear(GuestVirt addr, unsigned size, bool supervisor = true);
+    void write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor = true);
+    GuestPhys translate(GuestVirt addr, AccessKind kind, bool supervisor);
+
+    // Stack: SS.B selects ESP or SP. push() writes before it moves ESP.
+    uint64_t stack_pointer_mask() const { return s.seg[kSs].big() ? 0xffffffffull : 0xffffull; }
+    void push(unsigned size, uint64_t value);
+    uint64_t pop(unsigned size);
+    // Reads the value at ESP+offset without popping.
+    uint64_t peek(unsigned size, uint64_t offset = 0);
+
+    // EFLAGS with the fixed bits right; set_eflags writes only `mask` bits.
+    uint32_t eflags() const { return uint32_t(s.rflags) | flags::FIXED1; }
+    void set_eflags(uint32_t value, uint32_t mask);
+    bool flag(uint32_t f) const { return s.rflags & f; }
+    void set_flag(uint32_t f, bool on) { s.rflags = on ? (s.rflags | f) : (s.rflags & ~uint64_t(f)); }
+    // Condition code 0-15 (the cc in Jcc/SETcc/CMOVcc).
+    bool condition(unsigned cc) const;
+
+    // Raise a guest exception: throws CpuException.
+    [[noreturn]] void raise(uint8_t vector);
+    [[noreturn]] void raise(uint8_t vector, uint32_t error_code);
+    // #UD for an opcode the CPU does not implement, logged with -d unimp.
+    [[noreturn]] void raise_unimplemented(const DecodedInsn& insn);
+
+    // Ends the current block after this instruction (mode changes, writes to
+    // CR0, POPF changing IF/TF, ...). Any handler that may set IF without
+    // going through set_eflags() must call it, or a pending interrupt waits.
+    void end_block() { events_pending_ = true; }
+
+    // Code size of the current CS (2 or 4) and the IP mask it implies.
+    unsigned code_size() const { return s.seg[kCs].big() ? 4 : 2; }
+    uint64_t ip_mask() const { return code_size() == 4 ? 0xffffffffull : 0xffffull; }
+
+    // ---- segmentation (cpu/segmentation.cpp) ----
+    // MOV/POP/LxS to a data or stack segment register, with every check of
+    // the SDM (real mode: selector and base only, as hardware does).
+    void load_segment(SegReg seg, uint16_t selector);
+    // Loads a segment cache from a descriptor without checks (task switch,
+    // SYSENTER, tests) or in real/v86 mode from a selector.
+    void load_segment_real(SegReg seg, uint16_t selector);
+    // Reads the 8-byte descriptor for a selector from the GDT or LDT; throws
+    // the given vector with error code (selector & 0xfffc) when it is outside
+    // the table limit.
+    uint64_t read_descriptor(uint16_t selector, uint8_t fault_vector);
+    void write_descriptor_accessed(uint16_t selector);
+    static SegmentCache cache_from_descriptor(uint16_t selector, uint64_t descriptor);
+    // Recomputes CPL-dependent state after CS/SS or mode change.
+    void update_cpl(uint8_t cpl);
+
+    // ---- interrupts and exceptions (cpu/interrupts.cpp) ----
+    // Delivers vector through the IVT (real mode) or the IDT (protected),
+    // with the privilege checks, stack switch through the TSS, error code
+    // push and IF/TF/NT/VM/RF clearing of the SDM. `return_rip` is what is
+    // pushed (the faulting instruction for faults, the next one for traps).
+    void deliver_interrupt(uint8_t vector, InterruptSource source, bool has_error, uint32_t error_code);
+    // Delivers an exception raised by an instruction, escalating to #DF and
+    // to shutdown (triple fault) by the SDM's table.
+    void deliver_exception(const CpuException& e);
+
+    // ---- port I/O (cpu/exec_system.cpp) ----
+    // Checks IOPL / the TSS I/O permission bitmap (#GP(0) if denied).
+    void check_io_permission(uint16_t port, unsigned size);
+    uint32_t port_in(uint16_t port, unsigned size);
+    void port_out(uint16_t port, unsigned size, uint32_t value);
+
+    // Time stamp counter (RDTSC, MSR 0x10): guest-clock derived.
+    uint64_t read_tsc() const;
+    uint64_t tsc_hz() const { return 1000000000ull; }
+
+    PhysicalMemory& memory() { return bus_.memory; }
+    IoBus& io() { return bus_.io; }
+    VirtualClock& clock() { return bus_.clock; }
+    MachineControl& control() { return bus_.control; }
+
+    // Address of the instruction being executed (for faults and traces).
+    uint64_t current_insn_rip() const { return insn_rip_; }
+    // Marks that the machine must shut down (triple fault).
+    void enter_shutdown();
+
+private:
+    friend class BlockCache;
+    // The block at CS:EIP, decoded on first use.
+    const DecodedBlock* lookup_block();
+    void execute_block(const DecodedBlock& block, uint64_t max_insns);
+    bool handle_events();  // true: leave run()
+    void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind);
+    void trace_block(const DecodedBlock& block);
+
+    CpuBus bus_;
+    InterruptAcknowledge* pic_ = nullptr;
+    std::unique_ptr<BlockCache> blocks_;
+    std::unique_ptr<BlockDecoder> decoder_;
+    uint64_t instret_ = 0;
+    uint64_t insn_rip_ = 0;
+    bool intr_line_ = false;
+    bool stop_requested_ = false;
+    bool shutdown_ = false;
+    // Something needs the loop's attention at the next instruction boundary:
+    // an interrupt, a stop request, a block ended by a mode change or a
+    // write to its own code.
+    bool events_pending_ = false;
+    // Double-fault tracking: the class of the exception being delivered.
+    int delivering_vector_ = -1;
+    int64_t tsc_origin_ns_ = 0;
+};
+
+}  // namespace nomad86

@@ -1,0 +1,32 @@
+// A straight-line run of decoded instructions, keyed by the guest-physical
+// address of its first byte and the mode bits that change how its bytes
+// decode. Blocks never span more than one page, except for a block made of
+// a single instruction whose bytes cross into the next page.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/types.h"
+#include "cpu/insn.h"
+
+namespace nomad86 {
+
+// The decode mode: which Zydis machine mode the bytes are read in.
+enum class DecodeMode : uint8_t { kReal16 = 0, kProt16 = 1, kProt32 = 2 };
+
+struct BlockKey {
+    uint64_t phys;
+    DecodeMode mode;
+    bool operator==(const BlockKey&) const = default;
+};
+
+struct DecodedBlock {
+    BlockKey key;
+    // The guest pages whose bytes this block was decoded from (second is
+    // the same as the first unless an instruction crosses a page).
+    uint64_t first_page = 0;
+    uint64_t last_page = 0;
+    std::vector<DecodedInsn> insns;
+};
+
+}  // namespace nomad86

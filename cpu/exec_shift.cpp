@@ -1,0 +1,72 @@
+// SHL/SAL, SHR, SAR, ROL, ROR, RCL, RCR, SHLD, SHRD.
+// The count is masked to 5 bits; a masked count of 0 changes neither the
+// destination nor the flags (no write is done). Everything else -- the
+// modulo-9/17 rotate through carry, OF for counts other than 1, AF, and the
+// undefined result of a 16-bit SHLD/SHRD with a count above 16 -- is what
+// the host's identical instruction produces (cpu/alu_flags.h).
+#include "cpu/alu_flags.h"
+#include "cpu/cpu.h"
+#include "cpu/handlers.h"
+
+namespace nomad86 {
+
+namespace {
+
+enum class ShiftOp { kShl, kShr, kSar, kRol, kRor, kRcl, kRcr };
+
+template <ShiftOp kOp>
+void exec_shift(Cpu& cpu, const DecodedInsn& insn) {
+    const unsigned size = insn.ops[0].size;
+    const uint8_t count = uint8_t(cpu.read_operand(insn, 1)) & 0x1f;
+    const uint64_t d = cpu.read_operand(insn, 0);
+    if (count == 0) return;
+    uint32_t f = uint32_t(cpu.s.rflags);
+    const uint64_t r = alu::by_size(size, [&](auto t) {
+        using T = decltype(t);
+        switch (kOp) {
+        case ShiftOp::kShl: return uint64_t(alu::h_shl(T(d), count, f));
+        case ShiftOp::kShr: return uint64_t(alu::h_shr(T(d), count, f));
+        case ShiftOp::kSar: return uint64_t(alu::h_sar(T(d), count, f));
+        case ShiftOp::kRol: return uint64_t(alu::h_rol(T(d), count, f));
+        case ShiftOp::kRor: return uint64_t(alu::h_ror(T(d), count, f));
+        case ShiftOp::kRcl: return uint64_t(alu::h_rcl(T(d), count, f));
+        default: return uint64_t(alu::h_rcr(T(d), count, f));
+        }
+    });
+    cpu.write_operand(insn, 0, r);
+    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+}
+
+template <bool kLeft>
+void exec_double_shift(Cpu& cpu, const DecodedInsn& insn) {
+    const unsigned size = insn.ops[0].size;
+    const uint8_t count = uint8_t(cpu.read_operand(insn, 2)) & 0x1f;
+    const uint64_t d = cpu.read_operand(insn, 0);
+    const uint64_t s = cpu.read_operand(insn, 1);
+    if (count == 0) return;
+    uint32_t f = uint32_t(cpu.s.rflags);
+    uint64_t r;
+    if (size == 2) {
+        r = kLeft ? alu::h_shld(uint16_t(d), uint16_t(s), count, f) : alu::h_shrd(uint16_t(d), uint16_t(s), count, f);
+    } else {
+        r = kLeft ? alu::h_shld(uint32_t(d), uint32_t(s), count, f) : alu::h_shrd(uint32_t(d), uint32_t(s), count, f);
+    }
+    cpu.write_operand(insn, 0, r);
+    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+}
+
+}  // namespace
+
+void register_shift_handlers(HandlerTable& t) {
+    t[ZYDIS_MNEMONIC_SHL] = exec_shift<ShiftOp::kShl>;
+    t[ZYDIS_MNEMONIC_SHR] = exec_shift<ShiftOp::kShr>;
+    t[ZYDIS_MNEMONIC_SAR] = exec_shift<ShiftOp::kSar>;
+    t[ZYDIS_MNEMONIC_ROL] = exec_shift<ShiftOp::kRol>;
+    t[ZYDIS_MNEMONIC_ROR] = exec_shift<ShiftOp::kRor>;
+    t[ZYDIS_MNEMONIC_RCL] = exec_shift<ShiftOp::kRcl>;
+    t[ZYDIS_MNEMONIC_RCR] = exec_shift<ShiftOp::kRcr>;
+    t[ZYDIS_MNEMONIC_SHLD] = exec_double_shift<true>;
+    t[ZYDIS_MNEMONIC_SHRD] = exec_double_shift<false>;
+}
+
+}  // namespace nomad86

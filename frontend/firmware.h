@@ -1,0 +1,16 @@
+// Finding and reading firmware images.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nomad86 {
+
+// Reads a file whole. On failure returns false with the reason in *error.
+bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* error);
+
+// The project's own firmware: next to the executable (build/roms/) or in
+// the build tree recorded at configure time.
+std::string default_firmware_path();
+
+}  // namespace nomad86

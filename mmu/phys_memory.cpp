@@ -1,0 +1,109 @@
+#include "mmu/phys_memory.h"
+
+#include <stdexcept>
+
+namespace nomad86 {
+
+PhysicalMemory::PhysicalMemory(uint64_t ram_size)
+    : ram_size_(ram_size), ram_(new uint8_t[ram_size]()), page_flags_((ram_size + kPageSize - 1) >> kPageShift, 0) {}
+
+void PhysicalMemory::add_region(Region r) {
+    if (r.size == 0 || r.base + r.size < r.base) throw std::logic_error("bad region " + r.name);
+    for (const Region& o : regions_)
+        if (r.base < o.base + o.size && o.base < r.base + r.size)
+            throw std::logic_error("memory region " + r.name + " overlaps " + o.name);
+    // RAM outside the legacy hole must not be shadowed by a region.
+    if (r.base < ram_size_ && !(r.base >= kLegacyHoleStart && r.base + r.size <= kLegacyHoleEnd))
+        throw std::logic_error("memory region " + r.name + " overlaps RAM");
+    regions_.push_back(std::move(r));
+}
+
+void PhysicalMemory::add_rom(GuestPhys base, const uint8_t* data, size_t size, std::string name) {
+    Region r{base.value, size, std::vector<uint8_t>(data, data + size), nullptr, std::move(name)};
+    add_region(std::move(r));
+}
+
+void PhysicalMemory::add_mmio(GuestPhys base, uint64_t size, MmioHandler* handler, std::string name) {
+    add_region(Region{base.value, size, {}, handler, std::move(name)});
+}
+
+const PhysicalMemory::Region* PhysicalMemory::find_region(uint64_t addr) const {
+    for (const Region& r : regions_)
+        if (addr - r.base < r.size) return &r;
+    return nullptr;
+}
+
+uint8_t PhysicalMemory::read_byte_slow(uint64_t addr) {
+    if (is_ram(GuestPhys(addr), 1)) return ram_[addr];
+    const Region* r = find_region(addr);
+    if (!r) return 0xff;
+    if (r->mmio) return uint8_t(r->mmio->mmio_read(addr - r->base, 1));
+    return r->rom[addr - r->base];
+}
+
+void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom) {
+    if (is_ram(GuestPhys(addr), 1)) {
+        note_ram_write(addr >> kPageShift);
+        ram_[addr] = value;
+        return;
+    }
+    const Region* r = find_region(addr);
+    if (!r) return;
+    if (r->mmio) {
+        r->mmio->mmio_write(addr - r->base, 1, value);
+    } else if (allow_rom) {
+        const_cast<Region*>(r)->rom[addr - r->base] = value;
+    }
+}
+
+uint64_t PhysicalMemory::read_slow(GuestPhys addr, unsigned size) {
+    const Region* r = find_region(addr.value);
+    if (r && r->mmio && addr.value + size <= r->base + r->size)
+        return r->mmio->mmio_read(addr.value - r->base, size);
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++) v |= uint64_t(read_byte_slow(addr.value + i)) << (8 * i);
+    return v;
+}
+
+void PhysicalMemory::write_slow(GuestPhys addr, unsigned size, uint64_t value) {
+    const Region* r = find_region(addr.value);
+    if (r && r->mmio && addr.value + size <= r->base + r->size) {
+        r->mmio->mmio_write(addr.value - r->base, size, value);
+        return;
+    }
+    for (unsigned i = 0; i < size; i++) write_byte_slow(addr.value + i, uint8_t(value >> (8 * i)), false);
+}
+
+void PhysicalMemory::read_bytes(GuestPhys addr, void* out, size_t len) {
+    uint8_t* o = static_cast<uint8_t*>(out);
+    if (is_ram(addr, len)) {
+        memcpy(o, ram_.get() + addr.value, len);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) o[i] = read_byte_slow(addr.value + i);
+}
+
+void PhysicalMemory::write_bytes(GuestPhys addr, const void* in, size_t len) {
+    const uint8_t* p = static_cast<const uint8_t*>(in);
+    for (size_t i = 0; i < len; i++) write_byte_slow(addr.value + i, p[i], false);
+}
+
+void PhysicalMemory::load_bytes(GuestPhys addr, const void* in, size_t len) {
+    const uint8_t* p = static_cast<const uint8_t*>(in);
+    for (size_t i = 0; i < len; i++) write_byte_slow(addr.value + i, p[i], true);
+}
+
+bool PhysicalMemory::test_and_clear_dirty(uint64_t page) {
+    if (page >= page_flags_.size()) return false;
+    bool dirty = page_flags_[page] & kDirtyMigration;
+    page_flags_[page] &= uint8_t(~kDirtyMigration);
+    return dirty;
+}
+
+void PhysicalMemory::set_all_dirty() {
+    for (auto& f : page_flags_) f |= kDirtyMigration;
+}
+
+void PhysicalMemory::clear_ram() { memset(ram_.get(), 0, ram_size_); }
+
+}  // namespace nomad86

@@ -1,0 +1,141 @@
+// The guest-physical address space: RAM, ROM regions and MMIO regions.
+//
+// RAM occupies [0, ram_size) except the legacy hole [0xA0000, 0x100000),
+// where the VGA window and the firmware ROM live. Plain RAM is reached
+// through an inline fast path; everything else goes through the region list.
+// Every RAM page carries flags: "holds decoded code" (a write to it tells the
+// code-write listener, which invalidates what was decoded there) and "dirty"
+// (for migration and display).
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+
+namespace nomad86 {
+
+class MmioHandler {
+public:
+    virtual ~MmioHandler() = default;
+    // offset is relative to the region's base; size is 1, 2, 4 or 8.
+    virtual uint64_t mmio_read(uint64_t offset, unsigned size) = 0;
+    virtual void mmio_write(uint64_t offset, unsigned size, uint64_t value) = 0;
+};
+
+// Told when a store hits a page that holds decoded code.
+class CodeWriteListener {
+public:
+    virtual ~CodeWriteListener() = default;
+    virtual void code_page_written(uint64_t page) = 0;
+};
+
+class PhysicalMemory {
+public:
+    static constexpr uint64_t kLegacyHoleStart = 0xA0000;
+    static constexpr uint64_t kLegacyHoleEnd = 0x100000;
+    static constexpr uint64_t kMinRam = 1 * MiB;
+    static constexpr uint64_t kMaxRam = 3 * GiB;
+    enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2 };
+
+    explicit PhysicalMemory(uint64_t ram_size);
+
+    uint64_t ram_size() const { return ram_size_; }
+
+    // Maps a read-only copy of `data` at base. Throws std::logic_error on overlap.
+    void add_rom(GuestPhys base, const uint8_t* data, size_t size, std::string name);
+    void add_mmio(GuestPhys base, uint64_t size, MmioHandler* handler, std::string name);
+
+    // A20: when off, physical address bit 20 is forced to zero for CPU
+    // accesses (the CPU applies a20_mask() when it forms physical addresses).
+    void set_a20(bool enabled) { a20_mask_ = enabled ? ~uint64_t(0) : ~uint64_t(1u << 20); }
+    bool a20() const { return a20_mask_ == ~uint64_t(0); }
+    uint64_t a20_mask() const { return a20_mask_; }
+
+    // True if [addr, addr+len) is plain RAM.
+    bool is_ram(GuestPhys addr, uint64_t len) const {
+        uint64_t a = addr.value;
+        if (a + len <= kLegacyHoleStart) return true;
+        return a >= kLegacyHoleEnd && a + len <= ram_size_ && a + len >= a;
+    }
+
+    // Sized access with full dispatch. size is 1, 2, 4 or 8; little-endian.
+    uint64_t read(GuestPhys addr, unsigned size) {
+        if (is_ram(addr, size)) [[likely]] {
+            uint64_t v = 0;
+            memcpy(&v, ram_.get() + addr.value, size);
+            return v;
+        }
+        return read_slow(addr, size);
+    }
+    void write(GuestPhys addr, unsigned size, uint64_t value) {
+        if (is_ram(addr, size) && (addr.value & (kPageSize - 1)) + size <= kPageSize) [[likely]] {
+            note_ram_write(addr.value >> kPageShift);
+            memcpy(ram_.get() + addr.value, &value, size);
+            return;
+        }
+        write_slow(addr, size, value);
+    }
+
+    // Bulk copies (loaders, DMA, debugger). Unbacked bytes read as 0xFF;
+    // writes to ROM or unassigned space are dropped. MMIO is accessed bytewise.
+    void read_bytes(GuestPhys addr, void* out, size_t len);
+    void write_bytes(GuestPhys addr, const void* in, size_t len);
+    // Writes into ROM too: only for loading firmware at machine build time.
+    void load_bytes(GuestPhys addr, const void* in, size_t len);
+
+    // Host pointer to [addr, addr+len) when it is all RAM, else nullptr.
+    // The caller must not use it for writes (they bypass code tracking).
+    const uint8_t* ram_ptr(GuestPhys addr, uint64_t len) const {
+        return is_ram(addr, len) ? ram_.get() + addr.value : nullptr;
+    }
+
+    // Code tracking. A page marked as code reports the next write to it.
+    void set_code_write_listener(CodeWriteListener* l) { code_listener_ = l; }
+    void mark_code_page(uint64_t page) {
+        if (page < page_flags_.size()) page_flags_[page] |= kCodePage;
+    }
+    void clear_code_page(uint64_t page) {
+        if (page < page_flags_.size()) page_flags_[page] &= uint8_t(~kCodePage);
+    }
+    bool is_code_page(uint64_t page) const { return page < page_flags_.size() && (page_flags_[page] & kCodePage); }
+
+    // Dirty tracking for migration: pages written since the last clear.
+    bool test_and_clear_dirty(uint64_t page);
+    void set_all_dirty();
+
+    // Resets RAM contents to zero (machine reset keeps contents, like a PC;
+    // this is for tests).
+    void clear_ram();
+
+private:
+    struct Region {
+        uint64_t base;
+        uint64_t size;
+        std::vector<uint8_t> rom;    // non-empty for ROM
+        MmioHandler* mmio = nullptr;  // non-null for MMIO
+        std::string name;
+    };
+    void note_ram_write(uint64_t page) {
+        uint8_t& f = page_flags_[page];
+        f |= kDirtyMigration;
+        if ((f & kCodePage) && code_listener_) code_listener_->code_page_written(page);
+    }
+    const Region* find_region(uint64_t addr) const;
+    uint8_t read_byte_slow(uint64_t addr);
+    void write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom);
+    uint64_t read_slow(GuestPhys addr, unsigned size);
+    void write_slow(GuestPhys addr, unsigned size, uint64_t value);
+    void add_region(Region r);
+
+    uint64_t ram_size_;
+    std::unique_ptr<uint8_t[]> ram_;
+    std::vector<uint8_t> page_flags_;
+    std::vector<Region> regions_;
+    uint64_t a20_mask_ = ~uint64_t(0);
+    CodeWriteListener* code_listener_ = nullptr;
+};
+
+}  // namespace nomad86

@@ -1,0 +1,109 @@
+// Whole-machine tests: tiny firmware images assembled by hand.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "core/machine.h"
+
+using namespace nomad86;
+
+namespace {
+// A 64 KiB image whose reset vector jumps to `code` placed at F000:0000.
+std::vector<uint8_t> firmware_with(std::vector<uint8_t> code) {
+    std::vector<uint8_t> rom(64 * KiB, 0xf4);  // HLT everywhere else
+    std::copy(code.begin(), code.end(), rom.begin());
+    const uint8_t reset[] = {0xea, 0x00, 0x00, 0x00, 0xf0};  // jmp f000:0000
+    std::copy(std::begin(reset), std::end(reset), rom.begin() + 0xfff0);
+    return rom;
+}
+
+MachineConfig test_config(const std::string& debugcon_file) {
+    MachineConfig cfg;
+    cfg.ram_size = 16 * MiB;
+    cfg.serial.kind = CharDevSpec::Kind::kNull;
+    cfg.debugcon.kind = CharDevSpec::Kind::kFile;
+    cfg.debugcon.path = debugcon_file;
+    cfg.debug_exit = DebugExitSpec{true, 0xf4, 4};
+    cfg.no_reboot = true;
+    return cfg;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// mov al, c; out 0xe9, al
+void emit_char(std::vector<uint8_t>& code, char c) {
+    code.insert(code.end(), {0xb0, uint8_t(c), 0xe6, 0xe9});
+}
+}  // namespace
+
+TEST_CASE("machine: firmware runs from the reset vector, prints on 0xE9 and exits through isa-debug-exit") {
+    std::vector<uint8_t> code;
+    emit_char(code, 'o');
+    emit_char(code, 'k');
+    code.insert(code.end(), {0xb0, 0x10, 0xe6, 0xf4});  // out 0xf4, 0x10 -> status 33
+    const std::string out = "/tmp/nomad86-test-machine-1.txt";
+    Machine m(test_config(out), firmware_with(code));
+    int status = m.run();
+    CHECK(status == 33);
+    CHECK(slurp(out) == "ok");
+    remove(out.c_str());
+}
+
+TEST_CASE("machine: firmware sizes are checked") {
+    CHECK(Machine::check_firmware_size(0) != "");
+    CHECK(Machine::check_firmware_size(1000) != "");
+    CHECK(Machine::check_firmware_size(64 * KiB) == "");
+    CHECK(Machine::check_firmware_size(1 * MiB) == "");
+    CHECK(Machine::check_firmware_size(96 * KiB + 1) != "");
+    CHECK(Machine::check_firmware_size(2 * MiB) != "");
+    CHECK_THROWS_AS(Machine(test_config("/tmp/nomad86-x"), std::vector<uint8_t>(100)), MachineError);
+}
+
+TEST_CASE("machine: two machines in one process keep separate RAM, devices and exit status") {
+    // Each stores a different value to RAM and reports it.
+    auto code_for = [](uint8_t value) {
+        std::vector<uint8_t> code = {0x31, 0xc0, 0x8e, 0xd8,        // xor ax,ax; mov ds,ax
+                                     0xc6, 0x06, 0x00, 0x10, value,  // mov byte [0x1000], value
+                                     0xa0, 0x00, 0x10,              // mov al, [0x1000]
+                                     0xe6, 0xe9,                    // out 0xe9, al
+                                     0xe6, 0xf4};                   // out 0xf4, al
+        return code;
+    };
+    Machine a(test_config("/tmp/nomad86-test-a.txt"), firmware_with(code_for('A')));
+    Machine b(test_config("/tmp/nomad86-test-b.txt"), firmware_with(code_for('B')));
+    a.run_for(3);
+    b.run_for(3);
+    CHECK(a.memory().read(GuestPhys(0x1000), 1) == 'A');
+    CHECK(b.memory().read(GuestPhys(0x1000), 1) == 'B');
+    CHECK(a.run() == ('A' << 1 | 1));
+    CHECK(b.run() == ('B' << 1 | 1));
+    CHECK(slurp("/tmp/nomad86-test-a.txt") == "A");
+    CHECK(slurp("/tmp/nomad86-test-b.txt") == "B");
+    remove("/tmp/nomad86-test-a.txt");
+    remove("/tmp/nomad86-test-b.txt");
+}
+
+TEST_CASE("machine: a triple fault with -no-reboot ends the run; without it the machine resets") {
+    // lidt with limit 0, then int3: #BP cannot be delivered -> #DF -> triple fault.
+    std::vector<uint8_t> code = {0x2e, 0x0f, 0x01, 0x1e, 0x20, 0x00,  // lidt cs:[0x20]
+                                 0xcc};                              // int3
+    code.resize(0x20, 0x90);
+    code.insert(code.end(), {0x00, 0x00, 0x00, 0x00, 0x00, 0x00});  // limit 0, base 0
+    MachineConfig cfg = test_config("/tmp/nomad86-test-tf.txt");
+    Machine m(cfg, firmware_with(code));
+    CHECK(m.run() == 0);
+
+    cfg.no_reboot = false;
+    Machine r(cfg, firmware_with(code));
+    r.run_for(10);
+    // After the reset it starts over at the reset vector.
+    CHECK(r.cpu().instructions_retired() > 3);
+    remove("/tmp/nomad86-test-tf.txt");
+}

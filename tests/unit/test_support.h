@@ -1,0 +1,57 @@
+// A bench for device unit tests: a bus, memory, a manual clock and a fake
+// machine, wired as the real machine wires them.
+#pragma once
+#include <map>
+#include <vector>
+
+#include "core/device.h"
+#include "core/irq.h"
+
+namespace nomad86::test {
+
+class FakeControl final : public MachineControl {
+public:
+    void request_reset() override { resets++; }
+    void request_exit(int status) override { exit_status = status; }
+    void set_a20(bool enabled) override { a20_ = enabled; }
+    bool a20() const override { return a20_; }
+    int resets = 0;
+    int exit_status = -1;
+    bool a20_ = true;
+};
+
+// Records the level of each pin it is wired to, and every change.
+class IrqRecorder final : public IrqSink {
+public:
+    void set_irq(unsigned pin, bool level) override {
+        if (levels[pin] != level) changes.push_back({pin, level});
+        levels[pin] = level;
+    }
+    std::map<unsigned, bool> levels;
+    std::vector<std::pair<unsigned, bool>> changes;
+};
+
+struct DeviceRig {
+    Logger log;
+    IoBus io{&log};
+    PhysicalMemory memory{2 * MiB};
+    VirtualClock clock{VirtualClock::Mode::kManual};
+    FakeControl control;
+    DeviceContext ctx{io, memory, clock, log, control};
+    IrqRecorder irqs;
+
+    uint8_t inb(uint16_t port) { return uint8_t(io.read(port, 1)); }
+    void outb(uint16_t port, uint8_t v) { io.write(port, 1, v); }
+    // Moves guest time forward and runs the timers that came due, in order.
+    void advance(int64_t ns) {
+        int64_t target = clock.now_ns() + ns;
+        while (clock.next_deadline() <= target) {
+            clock.advance_to(clock.next_deadline());
+            clock.run_expired();
+        }
+        clock.advance_to(target);
+        clock.run_expired();
+    }
+};
+
+}  // namespace nomad86::test
