@@ -40,8 +40,13 @@ TimerId VirtualClock::create_timer(std::string name, std::function<void()> callb
 }
 
 void VirtualClock::arm(TimerId id, int64_t deadline_ns) {
-    timers_.at(id).deadline = deadline_ns;
-    if (deadline_ns < next_deadline_) next_deadline_ = deadline_ns;
+    Timer& t = timers_.at(id);
+    const bool was_next = t.deadline == next_deadline_;
+    t.deadline = deadline_ns;
+    if (deadline_ns < next_deadline_)
+        next_deadline_ = deadline_ns;
+    else if (was_next)
+        recompute_next();  // the earliest timer moved later
 }
 
 void VirtualClock::cancel(TimerId id) {

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <vector>
+#include <deque>
 
 namespace nomad86 {
 
@@ -58,7 +58,8 @@ private:
     int64_t paused_at_ = 0;   // guest time when paused
     int64_t manual_ns_ = 0;   // guest time (kManual)
     int64_t next_deadline_ = kNoDeadline;
-    std::vector<Timer> timers_;
+    // A deque keeps a timer in place while a callback creates another.
+    std::deque<Timer> timers_;
 };
 
 }  // namespace nomad86

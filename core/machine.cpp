@@ -99,6 +99,9 @@ void Machine::reset() {
 }
 
 void Machine::request_exit(int status) {
+    // The first request wins (a wide debug-exit write split into bytes asks
+    // several times; QEMU exits on the first).
+    if (exit_requested_) return;
     exit_requested_ = true;
     exit_status_ = status;
     cpu_->request_stop();

@@ -213,9 +213,13 @@ void exec_pop(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.opsize;
     if (op.kind == OpKind::kReg && op.reg_class == RegClass::kSeg) {
         if (op.reg == kCs) cpu.raise(kUD);
+        // Reads 16 bits; a 32-bit operand size still moves ESP by 4. The
+        // stack width is the one before the load (POP SS may change SS.B).
+        const uint64_t mask = cpu.stack_pointer_mask();
+        const uint64_t sp = get_sp(cpu);
         const uint16_t sel = uint16_t(cpu.peek(2));
         cpu.load_segment(SegReg(op.reg), sel);
-        set_sp(cpu, get_sp(cpu) + size);
+        cpu.s.gpr[kRsp] = (cpu.s.gpr[kRsp] & ~mask) | ((sp + size) & mask);
         if (op.reg == kSs) {
             cpu.s.interrupt_shadow = true;
             cpu.end_block();

@@ -95,7 +95,6 @@ void I8042::describe(StateVisitor& v) {
     v.field("kbd_typematic", s_.kbd_typematic);
     v.field("kbd_pending", s_.kbd_pending);
     v.field("kbd_last", s_.kbd_last);
-    v.field("kbd_e0", s_.kbd_e0);
     v.field("aux_reporting", s_.aux_reporting);
     v.field("aux_rate", s_.aux_rate);
     v.field("aux_resolution", s_.aux_resolution);
@@ -321,7 +320,6 @@ void I8042::kbd_write(uint8_t b) {
         kbd_defaults();
         s_.kbd_set = 2;
         s_.kbd_scanning = true;
-        s_.kbd_e0 = false;
         kbd_send(kAck);
         kbd_send(0xAA);  // basic assurance test passed
         break;
@@ -344,7 +342,6 @@ void I8042::key_event(uint8_t b) {
         if (b & 0x80) kbd_send(0xF0);
         kbd_send(kSet1To2[b & 0x7F]);
     }
-    s_.kbd_e0 = b == 0xE0;
     service();
 }
 

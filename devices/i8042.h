@@ -54,7 +54,6 @@ private:
         uint8_t kbd_typematic = 0x2B;
         uint8_t kbd_pending = 0;     // keyboard command waiting for its data byte
         uint8_t kbd_last = 0;        // last byte sent, for 0xFE resend
-        bool kbd_e0 = false;         // key_event: the previous set 1 byte was 0xE0
         // Mouse.
         bool aux_reporting = false;
         uint8_t aux_rate = 100, aux_resolution = 2, aux_scaling = 0;

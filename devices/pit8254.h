@@ -46,7 +46,7 @@ struct Pit8254Channel {
     int64_t elapsed = 0;    // kGateHeld: decrements done before the gate fell
     bool pending = false;   // modes 2/3: a new count waits for the cycle's end
     int64_t pending_tick = 0;
-    int64_t load_tick = 0;  // null_count clears at this tick (kNever: on a trigger)
+    int64_t load_tick = INT64_MAX;  // null_count clears at this tick (INT64_MAX: not scheduled)
 };
 
 class Pit8254 final : public Device, public IoHandler {

@@ -66,3 +66,4 @@ TEST_CASE("state: a section of another version is refused") {
     StateReader r(data);
     CHECK_THROWS_AS(dst.describe(r), StateError);
 }
+

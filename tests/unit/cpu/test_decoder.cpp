@@ -1,0 +1,61 @@
+// The decoded-block front end: blocks are decoded once, keyed by physical
+// address, and thrown away when the guest writes to their bytes.
+#include <doctest/doctest.h>
+
+#include "tests/unit/cpu_rig.h"
+
+using namespace nomad86;
+using nomad86::test::CpuRig;
+
+TEST_CASE("decoder: code that rewrites the next instruction of its own block runs the new instruction") {
+    CpuRig rig;
+    // CS=DS=0x100, linear 0x1000:
+    //   0: mov byte [0x0008], 0x40   ; turns the DEC AX below into INC AX
+    //   5: nop; nop; nop
+    //   8: dec ax                    ; 0x48, rewritten to 0x40 before it runs
+    rig.poke(0x1000, {0xc6, 0x06, 0x08, 0x00, 0x40, 0x90, 0x90, 0x90, 0x48, 0xf4});
+    rig.real_mode(0x100, 0);
+    rig.s.gpr[kRax] = 0;
+    rig.step(5);
+    CHECK(rig.s.rip == 9);
+    CHECK((rig.s.gpr[kRax] & 0xffff) == 1);  // INC ran, not DEC (which would give 0xffff)
+}
+
+TEST_CASE("decoder: an instruction crossing a page is re-decoded when its second page is written") {
+    CpuRig rig;
+    // mov ax, imm16 at 0x1ffe: opcode and low byte in one page, high byte in the next.
+    rig.poke(0x1ffe, {0xb8, 0x34, 0x12, 0x90});
+    rig.real_mode(0, 0x1ffe);
+    rig.step(1);
+    CHECK((rig.s.gpr[kRax] & 0xffff) == 0x1234);
+    rig.memory.write(GuestPhys(0x2000), 1, 0x56);  // a store to the second page only
+    rig.s.rip = 0x1ffe;
+    rig.step(1);
+    CHECK((rig.s.gpr[kRax] & 0xffff) == 0x5634);
+}
+
+TEST_CASE("decoder: two linear aliases of one physical page share decoded code and its invalidation") {
+    CpuRig rig;
+    // The same bytes reached as 0100:0000 and 0000:1000.
+    rig.poke(0x1000, {0xb0, 0x11, 0x90});  // mov al, 0x11
+    rig.real_mode(0x100, 0);
+    rig.step(1);
+    CHECK((rig.s.gpr[kRax] & 0xff) == 0x11);
+    rig.memory.write(GuestPhys(0x1001), 1, 0x22);
+    rig.real_mode(0, 0x1000);
+    rig.step(1);
+    CHECK((rig.s.gpr[kRax] & 0xff) == 0x22);
+}
+
+TEST_CASE("decoder: undefined opcodes raise #UD in the guest, never abort the host") {
+    CpuRig rig;
+    // IVT entry 6 -> 0000:0x3000 where a NOP waits.
+    rig.poke(6 * 4, {0x00, 0x30, 0x00, 0x00});
+    rig.poke(0x3000, {0x90, 0x90});
+    rig.poke(0x1000, {0x0f, 0xff});  // UD0
+    rig.real_mode(0, 0x1000);
+    rig.s.gpr[kRsp] = 0x8000;
+    rig.step(1);  // #UD delivered, then the handler's NOP retires
+    CHECK(rig.s.rip == 0x3001);
+    CHECK(rig.peek(0x8000 - 6, 2) == 0x1000);  // pushed IP = the faulting instruction
+}
