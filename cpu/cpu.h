@@ -61,6 +61,16 @@ enum class InterruptSource : uint8_t {
 
 enum class AccessKind : uint8_t { kRead, kWrite, kExecute };
 
+// The SS:ESP for privilege level `dpl` from the current TSS (16- or 32-bit),
+// with every check of the SDM's stack switch: #TS(TSS selector) when the entry
+// is outside the TSS limit, #TS(SS) for a bad SS (null: #TS with just EXT),
+// #SS(SS) when SS is not present. `ext` is the EXT bit for the error codes.
+// Returns the SS cache (accessed bit not yet written back). Shared by
+// interrupt delivery and far calls through gates (cpu/segmentation.cpp).
+class Cpu;
+void tss_inner_stack(Cpu& cpu, unsigned dpl, uint32_t ext, uint16_t* ss_out, uint32_t* esp_out,
+                     SegmentCache* cache_out);
+
 class Cpu final : public IrqSink {
 public:
     enum class StopReason { kBudget, kHalted, kStopRequested, kShutdown };
@@ -171,8 +181,9 @@ public:
     // ---- interrupts and exceptions (cpu/interrupts.cpp) ----
     // Delivers vector through the IVT (real mode) or the IDT (protected),
     // with the privilege checks, stack switch through the TSS, error code
-    // push and IF/TF/NT/VM/RF clearing of the SDM. `return_rip` is what is
-    // pushed (the faulting instruction for faults, the next one for traps).
+    // push and IF/TF/NT/VM/RF clearing of the SDM. The current s.rip is what
+    // is pushed: the faulting instruction for faults (the loop restored it),
+    // the next one for traps and software interrupts.
     void deliver_interrupt(uint8_t vector, InterruptSource source, bool has_error, uint32_t error_code);
     // Delivers an exception raised by an instruction, escalating to #DF and
     // to shutdown (triple fault) by the SDM's table.

@@ -243,22 +243,6 @@ void exec_mov_dr(Cpu& cpu, const DecodedInsn& insn) {
     }
 }
 
-// MOV shares its mnemonic with the data group's MOV: this dispatcher takes
-// the CR/DR forms (0F 20-23) and passes everything else on to the handler
-// registered before it. Written once while the immutable handler table is
-// built (inside its static initialisation).
-InsnHandler g_data_mov = nullptr;
-
-void exec_mov_dispatch(Cpu& cpu, const DecodedInsn& insn) {
-    if (insn.opcode_map == 1 && insn.opcode >= 0x20 && insn.opcode <= 0x23) {
-        if (insn.opcode == 0x20 || insn.opcode == 0x22) exec_mov_cr(cpu, insn);
-        else exec_mov_dr(cpu, insn);
-        return;
-    }
-    if (g_data_mov) g_data_mov(cpu, insn);
-    else exec_unimplemented(cpu, insn);
-}
-
 void exec_lmsw(Cpu& cpu, const DecodedInsn& insn) {
     require_cpl0(cpu);
     const uint64_t v = cpu.read_operand(insn, 0) & 0xf;
@@ -505,6 +489,16 @@ void exec_ud(Cpu& cpu, const DecodedInsn&) { cpu.raise(kUD); }
 
 }  // namespace
 
+// MOV to/from CRn/DRn (0F 20-23) shares ZYDIS_MNEMONIC_MOV with the data
+// moves: cpu/exec_data.cpp's MOV handler forwards those forms here (it
+// declares this function weak and raises #UD when it is absent).
+void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn);
+void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn) {
+    const bool cr = insn.ops[0].reg_class == RegClass::kCr || insn.ops[1].reg_class == RegClass::kCr;
+    if (cr) exec_mov_cr(cpu, insn);
+    else exec_mov_dr(cpu, insn);
+}
+
 void register_system_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_HLT] = exec_hlt;
     t[ZYDIS_MNEMONIC_CLI] = exec_cli;
@@ -522,8 +516,6 @@ void register_system_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_LMSW] = exec_lmsw;
     t[ZYDIS_MNEMONIC_SMSW] = exec_smsw;
     t[ZYDIS_MNEMONIC_CLTS] = exec_clts;
-    if (t[ZYDIS_MNEMONIC_MOV] != exec_mov_dispatch) g_data_mov = t[ZYDIS_MNEMONIC_MOV];
-    t[ZYDIS_MNEMONIC_MOV] = exec_mov_dispatch;
     t[ZYDIS_MNEMONIC_ARPL] = exec_arpl;
     t[ZYDIS_MNEMONIC_LAR] = exec_lar;
     t[ZYDIS_MNEMONIC_LSL] = exec_lsl;

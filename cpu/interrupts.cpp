@@ -8,9 +8,6 @@
 
 namespace nomad86 {
 
-// Defined in cpu/segmentation.cpp.
-void tss_inner_stack(Cpu& cpu, unsigned dpl, uint32_t ext, uint16_t* ss_out, uint32_t* esp_out,
-                     SegmentCache* cache_out);
 
 namespace {
 

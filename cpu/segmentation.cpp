@@ -7,14 +7,6 @@
 
 namespace nomad86 {
 
-// Shared with cpu/interrupts.cpp and cpu/exec_control.cpp (declared there;
-// cpu.h has no slot for it): the SS:ESP for privilege level `dpl` from the
-// current TSS, with every check of the SDM's stack switch: #TS(TSS selector)
-// when the entry is outside the TSS limit, #TS(SS) for a bad SS (null: #TS
-// with just EXT), #SS(SS) when SS is not present. `ext` is the EXT bit for the
-// error codes. Returns the SS cache (accessed bit not yet written back).
-void tss_inner_stack(Cpu& cpu, unsigned dpl, uint32_t ext, uint16_t* ss_out, uint32_t* esp_out,
-                     SegmentCache* cache_out);
 
 namespace {
 

@@ -12,6 +12,7 @@ COM1        equ 0x3f8
 STACK_TOP   equ 0x7000
 TICKS       equ 0x0500          ; dword in RAM: PIT ticks (segment 0)
 RX_COUNT    equ 0x0504          ; dword: UART interrupts seen
+SAVED_SP    equ 0x0508          ; word: SP across the protected-mode trip
 
 section .text start=0
 
@@ -303,6 +304,7 @@ pmode_demo:
         mov si, msg_pmode
         call puts
         cli
+        mov [SAVED_SP], sp      ; our return address stays on the real-mode stack
         lgdt [cs:gdt_desc]
         mov eax, cr0
         or al, 1
@@ -339,7 +341,7 @@ real_again:
         mov ds, ax
         mov es, ax
         mov ss, ax
-        mov sp, STACK_TOP
+        mov sp, [SAVED_SP]
         sti
         mov eax, [0x600]
         cmp eax, 705082704

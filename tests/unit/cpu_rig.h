@@ -55,7 +55,7 @@ struct CpuRig {
         s.seg[kCs].selector = 0x08;
         s.seg[kCs].attr = SegmentCache::kP | SegmentCache::kS | SegmentCache::kDB | SegmentCache::kG | 0xb;
         s.rip = eip;
-        s.gpr[kRsp] = 0x100000;
+        s.gpr[kRsp] = 0x90000;  // below the legacy hole
     }
 
     // Runs exactly n instructions (exceptions count as the instruction that

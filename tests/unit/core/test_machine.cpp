@@ -78,8 +78,8 @@ TEST_CASE("machine: two machines in one process keep separate RAM, devices and e
     };
     Machine a(test_config("/tmp/nomad86-test-a.txt"), firmware_with(code_for('A')));
     Machine b(test_config("/tmp/nomad86-test-b.txt"), firmware_with(code_for('B')));
-    a.run_for(3);
-    b.run_for(3);
+    a.run_for(4);  // the reset-vector jump, xor, mov ds, the store
+    b.run_for(4);
     CHECK(a.memory().read(GuestPhys(0x1000), 1) == 'A');
     CHECK(b.memory().read(GuestPhys(0x1000), 1) == 'B');
     CHECK(a.run() == ('A' << 1 | 1));

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "core/log.h"
 #include "frontend/options.h"
 
 using namespace nomad86;

@@ -1,0 +1,425 @@
+// Control transfers: Jcc, JMP/CALL/RET near and far, LOOP, call gates, IRET.
+#include <doctest/doctest.h>
+
+#include "tests/unit/cpu_rig.h"
+
+namespace nomad86 {
+namespace {
+
+// A protected-mode bench: the rig's flat GDT (0x08/0x10 ring 0, 0x1b/0x23
+// ring 3) extended with a TSS at 0x28, an IDT whose 32 exception vectors go
+// to HLT stubs at 0x4000 + 16*v, and ring-0 stack 0x10:0x9000 in the TSS.
+struct Pm {
+    static constexpr uint64_t kGdt = 0x800, kIdt = 0x2000, kHandlers = 0x4000, kTss = 0x10000,
+                              kStack = 0x80000;
+    test::CpuRig& r;
+
+    static uint64_t seg(uint32_t base, uint32_t limit, uint8_t access, uint8_t fl) {
+        return (limit & 0xffff) | (uint64_t(base & 0xffffff) << 16) | (uint64_t(access) << 40) |
+               (uint64_t((limit >> 16) & 0xf) << 48) | (uint64_t(fl & 0xf) << 52) | (uint64_t(base >> 24) << 56);
+    }
+    static uint64_t gate(uint16_t sel, uint32_t off, unsigned type, unsigned dpl, bool present = true,
+                         unsigned params = 0) {
+        return (off & 0xffff) | (uint64_t(sel) << 16) | (uint64_t(params) << 32) |
+               (uint64_t((present ? 0x80 : 0) | (dpl << 5) | type) << 40) | (uint64_t(off >> 16) << 48);
+    }
+    void set_gdt(unsigned i, uint64_t d) { r.memory.write(GuestPhys(kGdt + 8 * i), 8, d); }
+    void set_idt(unsigned v, uint64_t d) { r.memory.write(GuestPhys(kIdt + 8 * v), 8, d); }
+    static uint64_t handler(unsigned v) { return kHandlers + 16 * v; }
+
+    explicit Pm(test::CpuRig& rig, uint32_t eip = 0x1000) : r(rig) {
+        r.flat32(eip);
+        r.s.gdtr = {kGdt, 16 * 8 - 1};
+        // TSS: limit covers an I/O bitmap for ports 0-0x3ff plus the 0xff byte.
+        set_gdt(5, seg(kTss, 0xe8, 0x89, 0));
+        r.memory.write(GuestPhys(kTss + 4), 4, 0x9000);  // ESP0
+        r.memory.write(GuestPhys(kTss + 8), 2, 0x10);    // SS0
+        r.memory.write(GuestPhys(kTss + 0x66), 2, 0x68);
+        r.s.tr = Cpu::cache_from_descriptor(0x28, seg(kTss, 0xe8, 0x8b, 0));
+        r.s.idtr = {kIdt, 32 * 8 - 1};
+        for (unsigned v = 0; v < 32; v++) {
+            set_idt(v, gate(0x08, uint32_t(handler(v)), 0xe, 0));
+            r.poke(handler(v), {0xf4});  // HLT
+        }
+        r.s.rflags = flags::FIXED1 | flags::IF;
+        r.s.gpr[kRsp] = kStack;  // the rig's 0x100000 is in the legacy hole
+    }
+    // CPL 3 with flat ring-3 segments.
+    void user(uint32_t eip, uint32_t esp) {
+        r.s.seg[kCs] = Cpu::cache_from_descriptor(0x1b, seg(0, 0xfffff, 0xfb, 0xc));
+        for (SegReg s : {kSs, kDs, kEs, kFs, kGs}) r.s.seg[s] = Cpu::cache_from_descriptor(0x23, seg(0, 0xfffff, 0xf3, 0xc));
+        r.s.cpl = 3;
+        r.s.rip = eip;
+        r.s.gpr[kRsp] = esp;
+    }
+    uint32_t stack(unsigned i) { return uint32_t(r.peek(r.s.gpr[kRsp] + 4 * i, 4)); }
+    // After a fault, the HLT of the vector's stub has run.
+    bool in_handler(unsigned v) { return r.s.rip == handler(v) + 1 && r.s.halted; }
+};
+
+// Runs one instruction at `at` (flat protected mode, fresh decode).
+void place(test::CpuRig& r, uint64_t at, std::initializer_list<uint8_t> code) {
+    r.poke(at, code);
+    r.cpu.flush_decoded_blocks();
+    r.s.rip = at;
+}
+
+bool expected_cc(unsigned cc, uint32_t f) {
+    const bool cf = f & flags::CF, zf = f & flags::ZF, sf = f & flags::SF, of = f & flags::OF, pf = f & flags::PF;
+    switch (cc) {
+    case 0x0: return of;
+    case 0x1: return !of;
+    case 0x2: return cf;
+    case 0x3: return !cf;
+    case 0x4: return zf;
+    case 0x5: return !zf;
+    case 0x6: return cf || zf;
+    case 0x7: return !cf && !zf;
+    case 0x8: return sf;
+    case 0x9: return !sf;
+    case 0xa: return pf;
+    case 0xb: return !pf;
+    case 0xc: return sf != of;
+    case 0xd: return sf == of;
+    case 0xe: return zf || sf != of;
+    default: return !zf && sf == of;
+    }
+}
+
+TEST_CASE("Jcc: all 16 conditions, short and near forms") {
+    test::CpuRig r;
+    Pm pm(r);
+    const uint32_t flag_sets[] = {0,
+                                  flags::CF,
+                                  flags::ZF,
+                                  flags::SF,
+                                  flags::OF,
+                                  flags::PF,
+                                  flags::SF | flags::OF,
+                                  flags::CF | flags::ZF | flags::SF | flags::OF | flags::PF,
+                                  flags::ZF | flags::SF};
+    for (unsigned cc = 0; cc < 16; cc++) {
+        for (uint32_t f : flag_sets) {
+            CAPTURE(cc);
+            CAPTURE(f);
+            r.s.rflags = flags::FIXED1 | f;
+            place(r, 0x1000, {uint8_t(0x70 + cc), 0x10});
+            r.step();
+            CHECK(r.s.rip == (expected_cc(cc, f) ? 0x1012u : 0x1002u));
+            place(r, 0x1100, {0x0f, uint8_t(0x80 + cc), 0x00, 0xff, 0xff, 0xff});  // rel32 -0x100
+            r.step();
+            CHECK(r.s.rip == (expected_cc(cc, f) ? 0x1006u : 0x1106u));
+        }
+    }
+}
+
+TEST_CASE("JMP near: 16-bit operand size truncates EIP; beyond the CS limit is #GP(0)") {
+    test::CpuRig r;
+    r.real_mode(0, 0xfff0);
+    r.poke(0xfff0, {0xe9, 0x20, 0x00});
+    r.step();
+    CHECK(r.s.rip == 0x13);
+
+    Pm pm(r);
+    place(r, 0x12340, {0x66, 0xe9, 0x00, 0x00});
+    r.step();
+    CHECK(r.s.rip == 0x2344);
+
+    r.s.seg[kCs].limit = 0x5fff;
+    place(r, 0x1000, {0xe9, 0xfb, 0x5f, 0x00, 0x00});  // to 0x7000
+    r.step();
+    REQUIRE(pm.in_handler(kGP));
+    CHECK(pm.stack(0) == 0);
+    CHECK(pm.stack(1) == 0x1000);
+}
+
+TEST_CASE("CALL near relative and indirect, RET and RET imm16") {
+    test::CpuRig r;
+    Pm pm(r);
+    place(r, 0x1000, {0xe8, 0xfb, 0x1f, 0x00, 0x00});  // call 0x3000
+    r.poke(0x3000, {0xc2, 0x08, 0x00});                  // ret 8
+    r.step();
+    CHECK(r.s.rip == 0x3000);
+    CHECK(r.s.gpr[kRsp] == Pm::kStack - 4);
+    CHECK(r.peek(Pm::kStack - 4, 4) == 0x1005);
+    r.step();
+    CHECK(r.s.rip == 0x1005);
+    CHECK(r.s.gpr[kRsp] == Pm::kStack + 8);
+
+    r.s.gpr[kRbx] = 0x3100;
+    r.poke(0x3100, {0xc3});
+    place(r, 0x1000, {0xff, 0xd3});  // call ebx
+    r.step();
+    CHECK(r.s.rip == 0x3100);
+    CHECK(r.peek(r.s.gpr[kRsp], 4) == 0x1002);
+    r.step();
+    CHECK(r.s.rip == 0x1002);
+}
+
+TEST_CASE("LOOP/LOOPE/LOOPNE count by address size; JECXZ/JCXZ") {
+    test::CpuRig r;
+    Pm pm(r);
+    r.s.gpr[kRcx] = 3;
+    place(r, 0x1000, {0xe2, 0xfe});  // loop $
+    r.step();
+    CHECK(r.s.rip == 0x1000);
+    CHECK(r.s.gpr[kRcx] == 2);
+    r.step(2);
+    CHECK(r.s.rip == 0x1002);
+    CHECK(r.s.gpr[kRcx] == 0);
+
+    r.s.gpr[kRcx] = 0x10000;  // CX = 0: wraps to 0xffff, taken
+    place(r, 0x1000, {0x67, 0xe2, 0xfd});
+    r.step();
+    CHECK(r.s.rip == 0x1000);
+    CHECK(r.s.gpr[kRcx] == 0x1ffff);
+
+    r.s.gpr[kRcx] = 5;
+    r.s.rflags = flags::FIXED1;  // ZF = 0
+    place(r, 0x1000, {0xe1, 0xfe});  // loope $
+    r.step();
+    CHECK(r.s.rip == 0x1002);
+    CHECK(r.s.gpr[kRcx] == 4);
+    place(r, 0x1000, {0xe0, 0xfe});  // loopne $
+    r.step();
+    CHECK(r.s.rip == 0x1000);
+    CHECK(r.s.gpr[kRcx] == 3);
+
+    r.s.gpr[kRcx] = 0;
+    place(r, 0x1000, {0xe3, 0x10});  // jecxz
+    r.step();
+    CHECK(r.s.rip == 0x1012);
+    r.s.gpr[kRcx] = 0x10000;
+    place(r, 0x1000, {0xe3, 0x10});
+    r.step();
+    CHECK(r.s.rip == 0x1002);
+    place(r, 0x1000, {0x67, 0xe3, 0x10});  // jcxz: CX is 0
+    r.step();
+    CHECK(r.s.rip == 0x1013);
+}
+
+TEST_CASE("real mode to protected mode: LGDT, MOV CR0, far JMP") {
+    test::CpuRig r;
+    r.real_mode(0, 0x7c00);
+    r.memory.write(GuestPhys(0x800), 8, 0);
+    r.memory.write(GuestPhys(0x808), 8, 0x00cf9b000000ffffull);
+    r.memory.write(GuestPhys(0x810), 8, 0x00cf93000000ffffull);
+    r.poke(0x7d00, {0x17, 0x00, 0x00, 0x08, 0x00, 0x00});
+    r.poke(0x7c00, {0x0f, 0x01, 0x16, 0x00, 0x7d,                       // lgdt [0x7d00]
+                    0x0f, 0x20, 0xc0,                                   // mov eax, cr0
+                    0x0f, 0x22, 0xc0,                                   // mov cr0, eax
+                    0x66, 0xea, 0x00, 0x7e, 0x00, 0x00, 0x08, 0x00});  // jmp dword 0x08:0x7e00
+    r.poke(0x7e00, {0xf4});
+    r.step(2);
+    CHECK(r.s.gdtr.base == 0x800);
+    CHECK(r.s.gdtr.limit == 0x17);
+    CHECK(r.s.gpr[kRax] == (cr0::CD | cr0::NW | cr0::ET));
+    r.s.gpr[kRax] |= cr0::PE;
+    r.step();
+    CHECK(r.s.protected_mode());
+    CHECK(r.s.cpl == 0);
+    r.step();
+    CHECK(r.s.seg[kCs].selector == 0x08);
+    CHECK(r.s.seg[kCs].base == 0);
+    CHECK(r.s.seg[kCs].limit == 0xffffffffu);
+    CHECK(r.s.seg[kCs].big());
+    CHECK(r.s.seg[kCs].is_code());
+    CHECK(r.s.cpl == 0);
+    CHECK(r.s.rip == 0x7e00);
+    CHECK((r.peek(0x808 + 5, 1) & 1) == 1);  // accessed bit written back
+    CHECK(r.cpu.run(5) == Cpu::StopReason::kHalted);
+    CHECK(r.s.rip == 0x7e01);
+}
+
+TEST_CASE("far JMP: #GP and #NP error codes for bad targets") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(7, Pm::seg(0, 0xfffff, 0x1b, 0xc));   // 0x38: not present code
+    pm.set_gdt(8, Pm::seg(0, 0xfff, 0x9b, 0x4));     // 0x40: code, limit 0xfff
+    pm.set_gdt(9, Pm::seg(0, 0xfffff, 0x9f, 0xc));   // 0x48: conforming code DPL 0
+    struct Case {
+        uint16_t sel;
+        uint32_t off;
+        uint8_t vector;
+        uint32_t error;
+    };
+    const Case cases[] = {
+        {0x0080, 0x1000, kGP, 0x80},  // beyond the GDT limit
+        {0x0010, 0x1000, kGP, 0x10},  // a data segment
+        {0x000b, 0x1000, kGP, 0x08},  // RPL 3 > CPL 0 to non-conforming code
+        {0x0038, 0x1000, kNP, 0x38},  // not present
+        {0x0003, 0x1000, kGP, 0x00},  // null
+        {0x0040, 0x2000, kGP, 0x00},  // offset beyond the limit
+        {0x0028, 0x1000, kGP, 0x28},  // a TSS: task switch, unimplemented
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.sel);
+        Pm fresh(r);
+        fresh.set_gdt(7, Pm::seg(0, 0xfffff, 0x1b, 0xc));
+        fresh.set_gdt(8, Pm::seg(0, 0xfff, 0x9b, 0x4));
+        fresh.set_gdt(5, Pm::seg(Pm::kTss, 0xe8, 0x89, 0));
+        place(r, 0x1000, {0xea, uint8_t(c.off), uint8_t(c.off >> 8), uint8_t(c.off >> 16), uint8_t(c.off >> 24),
+                          uint8_t(c.sel), uint8_t(c.sel >> 8)});
+        r.step();
+        REQUIRE(fresh.in_handler(c.vector));
+        CHECK(fresh.stack(0) == c.error);
+        CHECK(fresh.stack(1) == 0x1000);
+        CHECK(fresh.stack(2) == 0x08);
+    }
+    // A conforming DPL 0 segment from CPL 3: allowed, CPL stays 3.
+    Pm user(r);
+    user.set_gdt(9, Pm::seg(0, 0xfffff, 0x9f, 0xc));
+    user.user(0x1000, 0x7000);
+    place(r, 0x1000, {0xea, 0x00, 0x30, 0x00, 0x00, 0x48, 0x00});
+    r.poke(0x3000, {0xf4});
+    r.step();
+    CHECK(r.s.rip == 0x3000);
+    CHECK(r.s.seg[kCs].selector == 0x4b);
+    CHECK(r.s.cpl == 3);
+}
+
+TEST_CASE("CALL through a 32-bit call gate from CPL 3 to CPL 0 copies parameters; RETF returns and nulls DS") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(6, Pm::gate(0x08, 0x5000, 0xc, 3, true, 2));  // 0x30
+    pm.user(0x1000, 0x7000);
+    r.memory.write(GuestPhys(0x7000), 4, 0x11111111);
+    r.memory.write(GuestPhys(0x7004), 4, 0x22222222);
+    place(r, 0x1000, {0x9a, 0x00, 0x00, 0x00, 0x00, 0x33, 0x00});  // call 0x33:0
+    r.poke(0x5000, {0xca, 0x08, 0x00});                            // retf 8
+    r.step();
+    CHECK(r.s.rip == 0x5000);
+    CHECK(r.s.cpl == 0);
+    CHECK(r.s.seg[kCs].selector == 0x08);
+    CHECK(r.s.seg[kSs].selector == 0x10);
+    CHECK(r.s.gpr[kRsp] == 0x9000 - 24);
+    CHECK(pm.stack(0) == 0x1007);
+    CHECK(pm.stack(1) == 0x1b);
+    CHECK(pm.stack(2) == 0x11111111);
+    CHECK(pm.stack(3) == 0x22222222);
+    CHECK(pm.stack(4) == 0x7000);
+    CHECK(pm.stack(5) == 0x23);
+    // The kernel loads its own DS; the return to CPL 3 must drop it.
+    r.s.seg[kDs] = Cpu::cache_from_descriptor(0x10, Pm::seg(0, 0xfffff, 0x93, 0xc));
+    r.step();
+    CHECK(r.s.rip == 0x1007);
+    CHECK(r.s.cpl == 3);
+    CHECK(r.s.seg[kCs].selector == 0x1b);
+    CHECK(r.s.seg[kSs].selector == 0x23);
+    CHECK(r.s.gpr[kRsp] == 0x7008);
+    CHECK(r.s.seg[kDs].selector == 0);
+    CHECK_FALSE(r.s.seg[kDs].present());
+    CHECK(r.s.seg[kEs].selector == 0x23);
+    CHECK(r.s.seg[kEs].present());
+}
+
+TEST_CASE("CALL through a 16-bit call gate: 16-bit frame and parameter") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(6, Pm::gate(0x08, 0x5000, 0x4, 3, true, 1));
+    pm.user(0x1000, 0x7000);
+    r.memory.write(GuestPhys(0x7000), 2, 0xbeef);
+    place(r, 0x1000, {0x9a, 0x00, 0x00, 0x00, 0x00, 0x33, 0x00});
+    r.poke(0x5000, {0xf4});
+    r.step();
+    CHECK(r.s.rip == 0x5000);
+    CHECK(r.s.gpr[kRsp] == 0x9000 - 10);
+    CHECK(r.peek(0x9000 - 10, 2) == 0x1007);
+    CHECK(r.peek(0x9000 - 8, 2) == 0x1b);
+    CHECK(r.peek(0x9000 - 6, 2) == 0xbeef);
+    CHECK(r.peek(0x9000 - 4, 2) == 0x7000);
+    CHECK(r.peek(0x9000 - 2, 2) == 0x23);
+}
+
+TEST_CASE("call gate privilege checks") {
+    test::CpuRig r;
+    {
+        Pm pm(r);
+        pm.set_gdt(10, Pm::gate(0x08, 0x5000, 0xc, 0));  // 0x50: DPL 0 gate
+        pm.user(0x1000, 0x7000);
+        place(r, 0x1000, {0x9a, 0x00, 0x00, 0x00, 0x00, 0x53, 0x00});
+        r.step();
+        REQUIRE(pm.in_handler(kGP));
+        CHECK(pm.stack(0) == 0x50);
+        CHECK(r.s.cpl == 0);
+        CHECK(pm.stack(2) == 0x1b);  // the fault came from CPL 3
+    }
+    {
+        Pm pm(r);
+        pm.set_gdt(6, Pm::gate(0x08, 0x5000, 0xc, 3));
+        pm.user(0x1000, 0x7000);
+        place(r, 0x1000, {0xea, 0x00, 0x00, 0x00, 0x00, 0x33, 0x00});  // JMP cannot raise privilege
+        r.step();
+        REQUIRE(pm.in_handler(kGP));
+        CHECK(pm.stack(0) == 0x08);
+    }
+    {
+        Pm pm(r);
+        pm.set_gdt(6, Pm::gate(0x08, 0x5000, 0xc, 3, false));
+        pm.user(0x1000, 0x7000);
+        place(r, 0x1000, {0x9a, 0x00, 0x00, 0x00, 0x00, 0x33, 0x00});
+        r.step();
+        REQUIRE(pm.in_handler(kNP));
+        CHECK(pm.stack(0) == 0x30);
+    }
+}
+
+TEST_CASE("real mode far CALL and RETF") {
+    test::CpuRig r;
+    r.real_mode(0, 0x7c00);
+    r.poke(0x7c00, {0x9a, 0x00, 0x01, 0x00, 0x20});  // call 2000:0100
+    r.poke(0x20100, {0xcb});
+    r.step();
+    CHECK(r.s.seg[kCs].selector == 0x2000);
+    CHECK(r.s.seg[kCs].base == 0x20000);
+    CHECK(r.s.rip == 0x100);
+    CHECK(r.peek(0xfffa, 2) == 0x7c05);
+    CHECK(r.peek(0xfffc, 2) == 0);
+    r.step();
+    CHECK(r.s.seg[kCs].selector == 0);
+    CHECK(r.s.rip == 0x7c05);
+    CHECK(r.s.gpr[kRsp] == 0xfffe);
+}
+
+TEST_CASE("RETF to a not-present segment faults with state unchanged") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(7, Pm::seg(0, 0xfffff, 0x1b, 0xc));
+    r.s.gpr[kRsp] = 0x8000;
+    r.memory.write(GuestPhys(0x8000), 4, 0x1234);
+    r.memory.write(GuestPhys(0x8004), 4, 0x38);
+    place(r, 0x1000, {0xcb});
+    r.step();
+    REQUIRE(pm.in_handler(kNP));
+    CHECK(pm.stack(0) == 0x38);
+    CHECK(pm.stack(1) == 0x1000);
+    CHECK(r.s.gpr[kRsp] == 0x8000 - 16);  // ESP restored, then the #NP frame pushed
+    CHECK(r.s.seg[kCs].selector == 0x08);
+}
+
+TEST_CASE("IRETD at CPL 3 cannot change IF or IOPL; NT=1 is #GP") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.user(0x1000, 0x7000);
+    r.memory.write(GuestPhys(0x7000), 4, 0x2000);
+    r.memory.write(GuestPhys(0x7004), 4, 0x1b);
+    r.memory.write(GuestPhys(0x7008), 4, 0x3000 | flags::FIXED1 | flags::CF);  // IOPL 3, IF 0
+    r.poke(0x2000, {0xf4});
+    place(r, 0x1000, {0xcf});
+    r.step();
+    CHECK(r.s.rip == 0x2000);
+    CHECK(r.s.gpr[kRsp] == 0x700c);
+    CHECK(r.cpu.flag(flags::IF));
+    CHECK(r.s.iopl() == 0);
+    CHECK(r.cpu.flag(flags::CF));
+
+    Pm pm2(r);
+    r.s.rflags |= flags::NT;
+    place(r, 0x1000, {0xcf});
+    r.step();
+    REQUIRE(pm2.in_handler(kGP));
+    CHECK(pm2.stack(0) == 0);
+}
+
+}  // namespace
+}  // namespace nomad86

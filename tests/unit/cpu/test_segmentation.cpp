@@ -1,0 +1,250 @@
+// Segmentation: descriptor decoding, segment register loads and their faults.
+#include <doctest/doctest.h>
+
+#include "tests/unit/cpu_rig.h"
+
+namespace nomad86 {
+namespace {
+
+// A protected-mode bench: the rig's flat GDT (0x08/0x10 ring 0, 0x1b/0x23
+// ring 3) extended with a TSS at 0x28, an IDT whose 32 exception vectors go
+// to HLT stubs at 0x4000 + 16*v, and ring-0 stack 0x10:0x9000 in the TSS.
+struct Pm {
+    static constexpr uint64_t kGdt = 0x800, kIdt = 0x2000, kHandlers = 0x4000, kTss = 0x10000,
+                              kStack = 0x80000;
+    test::CpuRig& r;
+
+    static uint64_t seg(uint32_t base, uint32_t limit, uint8_t access, uint8_t fl) {
+        return (limit & 0xffff) | (uint64_t(base & 0xffffff) << 16) | (uint64_t(access) << 40) |
+               (uint64_t((limit >> 16) & 0xf) << 48) | (uint64_t(fl & 0xf) << 52) | (uint64_t(base >> 24) << 56);
+    }
+    static uint64_t gate(uint16_t sel, uint32_t off, unsigned type, unsigned dpl, bool present = true,
+                         unsigned params = 0) {
+        return (off & 0xffff) | (uint64_t(sel) << 16) | (uint64_t(params) << 32) |
+               (uint64_t((present ? 0x80 : 0) | (dpl << 5) | type) << 40) | (uint64_t(off >> 16) << 48);
+    }
+    void set_gdt(unsigned i, uint64_t d) { r.memory.write(GuestPhys(kGdt + 8 * i), 8, d); }
+    void set_idt(unsigned v, uint64_t d) { r.memory.write(GuestPhys(kIdt + 8 * v), 8, d); }
+    static uint64_t handler(unsigned v) { return kHandlers + 16 * v; }
+
+    explicit Pm(test::CpuRig& rig, uint32_t eip = 0x1000) : r(rig) {
+        r.flat32(eip);
+        r.s.gdtr = {kGdt, 16 * 8 - 1};
+        // TSS: limit covers an I/O bitmap for ports 0-0x3ff plus the 0xff byte.
+        set_gdt(5, seg(kTss, 0xe8, 0x89, 0));
+        r.memory.write(GuestPhys(kTss + 4), 4, 0x9000);  // ESP0
+        r.memory.write(GuestPhys(kTss + 8), 2, 0x10);    // SS0
+        r.memory.write(GuestPhys(kTss + 0x66), 2, 0x68);
+        r.s.tr = Cpu::cache_from_descriptor(0x28, seg(kTss, 0xe8, 0x8b, 0));
+        r.s.idtr = {kIdt, 32 * 8 - 1};
+        for (unsigned v = 0; v < 32; v++) {
+            set_idt(v, gate(0x08, uint32_t(handler(v)), 0xe, 0));
+            r.poke(handler(v), {0xf4});  // HLT
+        }
+        r.s.rflags = flags::FIXED1 | flags::IF;
+        r.s.gpr[kRsp] = kStack;  // the rig's 0x100000 is in the legacy hole
+    }
+    // CPL 3 with flat ring-3 segments.
+    void user(uint32_t eip, uint32_t esp) {
+        r.s.seg[kCs] = Cpu::cache_from_descriptor(0x1b, seg(0, 0xfffff, 0xfb, 0xc));
+        for (SegReg s : {kSs, kDs, kEs, kFs, kGs}) r.s.seg[s] = Cpu::cache_from_descriptor(0x23, seg(0, 0xfffff, 0xf3, 0xc));
+        r.s.cpl = 3;
+        r.s.rip = eip;
+        r.s.gpr[kRsp] = esp;
+    }
+    uint32_t stack(unsigned i) { return uint32_t(r.peek(r.s.gpr[kRsp] + 4 * i, 4)); }
+    // After a fault, the HLT of the vector's stub has run.
+    bool in_handler(unsigned v) { return r.s.rip == handler(v) + 1 && r.s.halted; }
+};
+
+// Calls load_segment and returns the exception it raised (vector 0xff: none).
+CpuException try_load(test::CpuRig& r, SegReg seg, uint16_t sel) {
+    try {
+        r.cpu.load_segment(seg, sel);
+    } catch (const CpuException& e) {
+        return e;
+    }
+    return CpuException{0xff, false, 0};
+}
+
+TEST_CASE("cache_from_descriptor decodes base, limit with granularity, attributes") {
+    const SegmentCache c = Cpu::cache_from_descriptor(0x2b, Pm::seg(0x12345678, 0xabcde, 0xf3, 0xc));
+    CHECK(c.selector == 0x2b);
+    CHECK(c.base == 0x12345678);
+    CHECK(c.limit == 0xabcdefff);
+    CHECK(c.dpl() == 3);
+    CHECK(c.present());
+    CHECK(c.writable());
+    CHECK(c.big());
+    const SegmentCache b = Cpu::cache_from_descriptor(0x08, Pm::seg(0x1000, 0x1ffff, 0x9a, 0x0));
+    CHECK(b.limit == 0x1ffff);
+    CHECK(b.is_code());
+    CHECK_FALSE(b.big());
+}
+
+TEST_CASE("load_segment: data segments, accessed bit, privilege and presence checks") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(7, Pm::seg(0x40000, 0xffff, 0x92, 0x0));  // 0x38 data, not yet accessed
+    pm.set_gdt(8, Pm::seg(0, 0xfffff, 0x12, 0xc));       // 0x40 not present data
+    pm.set_gdt(9, Pm::seg(0, 0xfffff, 0x98, 0xc));       // 0x48 execute-only code
+    pm.set_gdt(10, Pm::seg(0, 0xfffff, 0x9a, 0xc));      // 0x50 readable code
+    pm.set_gdt(11, Pm::seg(0, 0xfffff, 0x72, 0xc));      // 0x58 DPL 3 not-present data
+
+    CHECK(try_load(r, kDs, 0x38).vector == 0xff);
+    CHECK(r.s.seg[kDs].base == 0x40000);
+    CHECK(r.s.seg[kDs].limit == 0xffff);
+    CHECK((r.s.seg[kDs].attr & SegmentCache::kAccessed) != 0);
+    CHECK((r.peek(Pm::kGdt + 7 * 8 + 5, 1) & 1) == 1);
+
+    struct Case {
+        SegReg seg;
+        uint16_t sel;
+        uint8_t vector;
+        uint32_t error;
+    };
+    const Case cases[] = {
+        {kDs, 0x80, kGP, 0x80},  // beyond the GDT limit
+        {kDs, 0x40, kNP, 0x40},  // not present
+        {kEs, 0x48, kGP, 0x48},  // execute-only code
+        {kFs, 0x28, kGP, 0x28},  // system descriptor (TSS)
+        {kGs, 0x13, kGP, 0x10},  // RPL 3 > DPL 0
+        {kSs, 0x00, kGP, 0x00},  // null SS
+        {kSs, 0x50, kGP, 0x50},  // code into SS
+        {kSs, 0x23, kGP, 0x20},  // RPL 3 != CPL 0
+        {kSs, 0x40, kSS, 0x40},  // not present stack
+        {kDs, 0x0c, kGP, 0x0c},  // LDT reference with no LDT (LDTR null)
+    };
+    r.s.ldtr = SegmentCache{0, 0, 0, 0};
+    for (const Case& c : cases) {
+        CAPTURE(c.sel);
+        const CpuException e = try_load(r, c.seg, c.sel);
+        CHECK(e.vector == c.vector);
+        CHECK(e.has_error);
+        CHECK(e.error_code == c.error);
+    }
+    CHECK(try_load(r, kFs, 0x50).vector == 0xff);  // readable code is fine for data registers
+    CHECK(r.s.seg[kFs].selector == 0x50);
+
+    // CPL 3: a DPL 0 segment is refused, the DPL 3 one (not present) is #NP.
+    pm.user(0x1000, 0x7000);
+    CHECK(try_load(r, kDs, 0x13).error_code == 0x10);
+    const CpuException np = try_load(r, kDs, 0x5b);
+    CHECK(np.vector == kNP);
+    CHECK(np.error_code == 0x58);
+    CHECK(try_load(r, kSs, 0x23).vector == 0xff);
+}
+
+TEST_CASE("load_segment: a null DS loads and faults on use") {
+    test::CpuRig r;
+    Pm pm(r);
+    CHECK(try_load(r, kDs, 0x0003).vector == 0xff);
+    CHECK(r.s.seg[kDs].selector == 3);
+    CHECK_FALSE(r.s.seg[kDs].present());
+    bool faulted = false;
+    try {
+        r.cpu.read_mem(kDs, 0x100, 4);
+    } catch (const CpuException& e) {
+        faulted = e.vector == kGP && e.error_code == 0;
+    }
+    CHECK(faulted);
+}
+
+TEST_CASE("load_segment through the LDT") {
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(8, Pm::seg(0x30000, 0x17, 0x82, 0));
+    r.s.ldtr = Cpu::cache_from_descriptor(0x40, Pm::seg(0x30000, 0x17, 0x82, 0));
+    r.memory.write(GuestPhys(0x30008), 8, Pm::seg(0x55000, 0xfff, 0x92, 0));
+    CHECK(try_load(r, kEs, 0x0c).vector == 0xff);
+    CHECK(r.s.seg[kEs].base == 0x55000);
+    CHECK(r.s.seg[kEs].limit == 0xfff);
+    CHECK(try_load(r, kEs, 0x1c).error_code == 0x1c);  // beyond the LDT limit
+}
+
+TEST_CASE("real mode keeps the limit (unreal mode); V86 mode forces 64 KiB DPL 3") {
+    test::CpuRig r;
+    r.real_mode(0, 0x7c00);
+    r.s.seg[kDs].limit = 0xffffffff;
+    r.s.seg[kDs].attr |= SegmentCache::kG | SegmentCache::kDB;
+    r.cpu.load_segment(kDs, 0x1234);
+    CHECK(r.s.seg[kDs].selector == 0x1234);
+    CHECK(r.s.seg[kDs].base == 0x12340);
+    CHECK(r.s.seg[kDs].limit == 0xffffffff);
+    CHECK(r.s.seg[kDs].big());
+    CHECK(r.cpu.read_mem(kDs, 0x100000, 4) == r.peek(0x12340 + 0x100000, 4));
+
+    Pm pm(r);
+    r.s.rflags |= flags::VM;
+    r.s.cpl = 3;
+    r.cpu.load_segment(kEs, 0xb800);
+    CHECK(r.s.seg[kEs].base == 0xb8000);
+    CHECK(r.s.seg[kEs].limit == 0xffff);
+    CHECK(r.s.seg[kEs].dpl() == 3);
+    CHECK(r.s.seg[kEs].writable());
+    CHECK_FALSE(r.s.seg[kEs].big());
+}
+
+TEST_CASE("read_descriptor checks the table limit with the requested vector") {
+    test::CpuRig r;
+    Pm pm(r);
+    CHECK(r.cpu.read_descriptor(0x08, kGP) == 0x00cf9b000000ffffull);
+    bool ts = false;
+    try {
+        r.cpu.read_descriptor(0x83, kTS);
+    } catch (const CpuException& e) {
+        ts = e.vector == kTS && e.error_code == 0x80;
+    }
+    CHECK(ts);
+}
+
+TEST_CASE("update_cpl") {
+    test::CpuRig r;
+    Pm pm(r);
+    r.cpu.update_cpl(3);
+    CHECK(r.s.cpl == 3);
+    r.cpu.update_cpl(0);
+    CHECK(r.s.cpl == 0);
+}
+
+TEST_CASE("V86: an interrupt goes to ring 0 with the segment registers pushed and nulled; IRETD returns") {
+    test::CpuRig r;
+    Pm pm(r);
+    r.s.idtr.limit = 0x21 * 8 - 1;
+    pm.set_idt(0x20, Pm::gate(0x08, 0x4800, 0xe, 0));
+    r.poke(0x4800, {0xcf});  // IRETD
+    r.s.rflags = flags::FIXED1 | flags::IF | flags::VM | (3u << flags::IOPL_SHIFT);
+    r.s.cpl = 3;
+    for (SegReg s : {kCs, kSs, kDs, kEs, kFs, kGs}) r.cpu.load_segment_real(s, 0x2000);
+    r.cpu.load_segment_real(kDs, 0x3000);
+    r.s.rip = 0x100;
+    r.s.gpr[kRsp] = 0xfffe;
+    r.poke(0x20100, {0xf4});
+    struct Pic final : InterruptAcknowledge {
+        uint8_t acknowledge() override { return 0x20; }
+    } pic;
+    r.cpu.set_interrupt_controller(&pic);
+    r.cpu.set_irq(0, true);
+    r.cpu.run(1);  // the delivery, then the handler's IRETD
+    r.cpu.set_irq(0, false);
+    // After the IRETD we are back in V86 at 2000:0100.
+    CHECK(r.s.v86_mode());
+    CHECK(r.s.cpl == 3);
+    CHECK(r.s.seg[kCs].selector == 0x2000);
+    CHECK(r.s.seg[kDs].selector == 0x3000);
+    CHECK(r.s.seg[kDs].base == 0x30000);
+    CHECK(r.s.rip == 0x100);
+    CHECK(r.s.gpr[kRsp] == 0xfffe);
+    // The ring-0 frame: EIP CS EFLAGS ESP SS ES DS FS GS.
+    const uint64_t f = 0x9000 - 36;
+    CHECK(r.peek(f, 4) == 0x100);
+    CHECK(r.peek(f + 4, 4) == 0x2000);
+    CHECK((r.peek(f + 8, 4) & flags::VM) != 0);
+    CHECK(r.peek(f + 12, 4) == 0xfffe);
+    CHECK(r.peek(f + 16, 4) == 0x2000);
+    CHECK(r.peek(f + 20, 4) == 0x2000);
+    CHECK(r.peek(f + 24, 4) == 0x3000);
+}
+
+}  // namespace
+}  // namespace nomad86
