@@ -61,6 +61,7 @@ gdt_desc:
         dw gdt_end - gdt - 1
         dd 0xf0000 + gdt
 
+bits 16
         times 0xfff0 - ($ - $$) db 0
         jmp 0xf000:start
         times 0x10000 - ($ - $$) db 0

@@ -208,7 +208,9 @@ void BlockDecoder::decode(DecodedBlock& block, const uint8_t* bytes, size_t avai
             block.last_page = block.first_page + 1;
         }
         convert(zi, zops, insn);
-        insn.handler = handlers[zi.mnemonic] ? handlers[zi.mnemonic] : exec_unimplemented;
+        insn.handler = handlers[zi.mnemonic]                 ? handlers[zi.mnemonic]
+                       : zi.meta.isa_ext == ZYDIS_ISA_EXT_X87 ? exec_x87_unavailable
+                                                              : exec_unimplemented;
         if (trace) {
             std::string text = disassemble(block.key.mode, bytes + pos, zi.length, linear_pc + pos);
             char hex[64] = {0};

@@ -257,6 +257,11 @@ void Cpu::raise_unimplemented(const DecodedInsn& insn) {
 
 void exec_unimplemented(Cpu& cpu, const DecodedInsn& insn) { cpu.raise_unimplemented(insn); }
 
+void exec_x87_unavailable(Cpu& cpu, const DecodedInsn& insn) {
+    if (cpu.s.cr0 & (cr0::EM | cr0::TS)) cpu.raise(kNM);
+    cpu.raise_unimplemented(insn);
+}
+
 // ---------------------------------------------------------------- the loop
 
 const DecodedBlock* Cpu::lookup_block() {

@@ -18,6 +18,10 @@ const HandlerTable& handler_table();
 // #UD for anything without a handler (logs with -d unimp).
 void exec_unimplemented(Cpu& cpu, const DecodedInsn& insn);
 
+// An x87 instruction while no FPU is implemented: #NM when CR0.EM or
+// CR0.TS says so (the trap x87 emulators rely on), else #UD, logged.
+void exec_x87_unavailable(Cpu& cpu, const DecodedInsn& insn);
+
 // One per instruction group file.
 void register_data_handlers(HandlerTable& t);     // exec_data.cpp: MOV, XCHG, stack, CMOV/SETcc, flags ops...
 void register_alu_handlers(HandlerTable& t);      // exec_alu.cpp: ADD..CMP, INC/DEC/NEG/NOT, TEST
