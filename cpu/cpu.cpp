@@ -355,10 +355,12 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
             s.gpr[kRsp] = saved_rsp;
             s.rflags = saved_flags;
             deliver_exception(e);
+            steps_++;
             events_pending_ = true;
             return;
         }
         instret_++;
+        steps_++;
         if (shadowed) {
             s.interrupt_shadow = false;
             if (intr_line_) events_pending_ = true;
@@ -379,9 +381,9 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
 }
 
 Cpu::StopReason Cpu::run(uint64_t max_insns) {
-    const uint64_t end = instret_ + max_insns;
+    const uint64_t end = steps_ + max_insns;
     const bool tracing = bus_.log.enabled(kLogCpu | kLogExec);
-    while (instret_ < end) {
+    while (steps_ < end) {
         if (events_pending_ && handle_events()) {
             if (shutdown_) return StopReason::kShutdown;
             return StopReason::kStopRequested;
@@ -393,11 +395,12 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
             block = lookup_block();
         } catch (const CpuException& e) {
             deliver_exception(e);
+            steps_++;
             events_pending_ = true;
             continue;
         }
         if (tracing) trace_block(*block);
-        uint64_t budget = end - instret_;
+        uint64_t budget = end - steps_;
         // One instruction at a time while an interrupt shadow or a single
         // step is pending, so the boundary after it is seen.
         if (s.interrupt_shadow || (s.rflags & flags::TF)) budget = 1;

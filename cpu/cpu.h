@@ -85,9 +85,11 @@ public:
     const CpuState& state() const { return s; }
     // Power-on / RESET# state: real mode at F000:FFF0 with CS base FFFF0000.
     void reset();
-    // Executes until `max_insns` instructions retired, the CPU halts, a stop
-    // is requested, or the CPU shuts down (triple fault; the machine decides
-    // whether that resets or exits).
+    // Executes `max_insns` steps, or fewer if the CPU halts, a stop is
+    // requested, or the CPU shuts down (triple fault; the machine decides
+    // whether that resets or exits). A step is an instruction that retired
+    // or one whose exception was delivered (as a debugger single-steps: a
+    // faulting instruction stops at its handler's first instruction).
     StopReason run(uint64_t max_insns);
     // Asynchronous request to leave run() at the next instruction boundary.
     void request_stop() { stop_requested_ = true; events_pending_ = true; }
@@ -223,6 +225,7 @@ private:
     std::unique_ptr<BlockCache> blocks_;
     std::unique_ptr<BlockDecoder> decoder_;
     uint64_t instret_ = 0;
+    uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
     uint64_t insn_rip_ = 0;
     bool intr_line_ = false;
     bool stop_requested_ = false;

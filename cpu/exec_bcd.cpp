@@ -44,8 +44,8 @@ void exec_daa_das(Cpu& cpu, const DecodedInsn&) {
         al = uint8_t(kSub ? al - 0x60 : al + 0x60);
         adjust |= 0x60;
         cf = true;
-    } else {
-        cf = false;
+    } else if (!kSub) {
+        cf = false;  // DAA only: DAS keeps the borrow of the low adjust (SDM)
     }
     uint32_t f = szp(al);
     if (cf) f |= flags::CF;

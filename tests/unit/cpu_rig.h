@@ -58,8 +58,8 @@ struct CpuRig {
         s.gpr[kRsp] = 0x90000;  // below the legacy hole
     }
 
-    // Runs exactly n instructions (exceptions count as the instruction that
-    // raised them is not retired; the handler's first instructions may run).
+    // Runs n steps: an instruction that retires, or one whose exception is
+    // delivered (then CS:EIP is the handler's first instruction).
     void step(uint64_t n = 1) {
         for (uint64_t i = 0; i < n; i++) cpu.run(1);
     }
