@@ -146,6 +146,9 @@ void convert(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops,
             op.kind = OpKind::kImm;
             op.relative = z.imm.is_relative;
             op.imm = z.imm.value.u;
+            // A sign-extended immediate (83 /0 ib, 6A ib, 6B ib) has the
+            // instruction's operand size, not its encoded size.
+            if (z.imm.is_signed && !z.imm.is_relative && op.size < out.opsize) op.size = out.opsize;
             break;
         default:
             op.kind = OpKind::kNone;
@@ -211,6 +214,14 @@ void BlockDecoder::decode(DecodedBlock& block, const uint8_t* bytes, size_t avai
         insn.handler = handlers[zi.mnemonic]                 ? handlers[zi.mnemonic]
                        : zi.meta.isa_ext == ZYDIS_ISA_EXT_X87 ? exec_x87_unavailable
                                                               : exec_unimplemented;
+        // MOV to/from CRn/DRn shares the MOV mnemonic with data moves but is
+        // a system instruction: pick its handler here, once.
+        if (zi.mnemonic == ZYDIS_MNEMONIC_MOV) {
+            for (unsigned i = 0; i < insn.num_ops; i++)
+                if (insn.ops[i].kind == OpKind::kReg &&
+                    (insn.ops[i].reg_class == RegClass::kCr || insn.ops[i].reg_class == RegClass::kDr))
+                    insn.handler = exec_mov_control_debug;
+        }
         if (trace) {
             std::string text = disassemble(block.key.mode, bytes + pos, zi.length, linear_pc + pos);
             char hex[64] = {0};

@@ -13,11 +13,6 @@
 
 namespace nomad86 {
 
-// MOV to/from CR0-CR7 and DR0-DR7 share ZYDIS_MNEMONIC_MOV with the data
-// moves. They belong to the system group (cpu/exec_system.cpp): if it
-// defines this function, MOV forwards those forms to it; otherwise they #UD.
-void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn) __attribute__((weak));
-
 namespace {
 
 using alu::size_mask;
@@ -30,14 +25,10 @@ uint64_t sign_extend(uint64_t v, unsigned size) {
 // ---------------------------------------------------------------- MOV family
 
 void exec_mov(Cpu& cpu, const DecodedInsn& insn) {
+    // (MOV to/from CRn/DRn never arrives here: the decoder routes it to
+    // exec_mov_control_debug.)
     const Operand& dst = insn.ops[0];
     const Operand& src = insn.ops[1];
-    const bool ctl = (dst.kind == OpKind::kReg && (dst.reg_class == RegClass::kCr || dst.reg_class == RegClass::kDr)) ||
-                     (src.kind == OpKind::kReg && (src.reg_class == RegClass::kCr || src.reg_class == RegClass::kDr));
-    if (ctl) {
-        if (exec_mov_control_debug) return exec_mov_control_debug(cpu, insn);
-        cpu.raise_unimplemented(insn);
-    }
     if (dst.kind == OpKind::kReg && dst.reg_class == RegClass::kSeg) {
         if (dst.reg == kCs || dst.reg >= kNumSegRegs) cpu.raise(kUD);
         const uint16_t sel = uint16_t(cpu.read_operand(insn, 1));

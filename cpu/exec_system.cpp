@@ -490,9 +490,7 @@ void exec_ud(Cpu& cpu, const DecodedInsn&) { cpu.raise(kUD); }
 }  // namespace
 
 // MOV to/from CRn/DRn (0F 20-23) shares ZYDIS_MNEMONIC_MOV with the data
-// moves: cpu/exec_data.cpp's MOV handler forwards those forms here (it
-// declares this function weak and raises #UD when it is absent).
-void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn);
+// moves; the block decoder routes those forms here.
 void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn) {
     const bool cr = insn.ops[0].reg_class == RegClass::kCr || insn.ops[1].reg_class == RegClass::kCr;
     if (cr) exec_mov_cr(cpu, insn);

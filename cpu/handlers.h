@@ -22,6 +22,9 @@ void exec_unimplemented(Cpu& cpu, const DecodedInsn& insn);
 // CR0.TS says so (the trap x87 emulators rely on), else #UD, logged.
 void exec_x87_unavailable(Cpu& cpu, const DecodedInsn& insn);
 
+// MOV to/from CRn/DRn (cpu/exec_system.cpp); the decoder selects it.
+void exec_mov_control_debug(Cpu& cpu, const DecodedInsn& insn);
+
 // One per instruction group file.
 void register_data_handlers(HandlerTable& t);     // exec_data.cpp: MOV, XCHG, stack, CMOV/SETcc, flags ops...
 void register_alu_handlers(HandlerTable& t);      // exec_alu.cpp: ADD..CMP, INC/DEC/NEG/NOT, TEST

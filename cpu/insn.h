@@ -75,7 +75,10 @@ struct DecodedInsn {
     uint8_t opcode = 0;       // the opcode byte after any 0F escape (handlers that share a mnemonic)
     uint8_t opcode_map = 0;   // 0 = one-byte map, 1 = 0F, 2 = 0F38, 3 = 0F3A
     uint8_t modrm_reg = 0;    // ModRM.reg (the /digit), for group opcodes
-    uint8_t num_ops = 0;      // visible operands in ops[]
+    // Visible operands in ops[]. Instructions with only implicit operands
+    // (string instructions, XLAT, PUSHA...) have none: their handlers use
+    // opsize, addrsize and seg_override.
+    uint8_t num_ops = 0;
     Operand ops[3];
 };
 
