@@ -153,17 +153,22 @@ def run_demo():
     proc = subprocess.Popen([EXE, "-nographic"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
-        # Give the firmware time to print its banner and reach the prompt.
-        deadline = time.time() + 20
-        out = b""
         os.set_blocking(proc.stdout.fileno(), False)
-        while time.time() < deadline and b"> " not in out:
-            chunk = proc.stdout.read() or b""
-            out += chunk
-            time.sleep(0.05)
+        out = b""
+
+        def read_until(marker, seconds):
+            nonlocal out
+            deadline = time.time() + seconds
+            while time.time() < deadline and marker not in out:
+                out += proc.stdout.read() or b""
+                time.sleep(0.05)
+            return marker in out
+
+        # The prompt at the start of a line: the firmware is in its echo loop.
+        read_until(b"\n> ", 30)
         proc.stdin.write(b"hello nomad\r")
         proc.stdin.flush()
-        time.sleep(0.5)
+        read_until(b"hello nomad", 10)
         proc.stdin.write(b"\x01x")
         proc.stdin.flush()
         proc.wait(timeout=10)
