@@ -144,13 +144,7 @@ void Cpu::check_segment_access(SegReg seg, uint64_t offset, unsigned size, Acces
         if (kind == AccessKind::kWrite && !sc.writable()) raise(vector, 0);
         if (kind == AccessKind::kRead && !sc.readable()) raise(vector, 0);
     }
-    const uint64_t last = offset + size - 1;
-    if (sc.expand_down()) {
-        const uint64_t upper = sc.big() ? 0xffffffffull : 0xffffull;
-        if (offset <= sc.limit || last > upper) raise(vector, 0);
-    } else if (last > sc.limit) {
-        raise(vector, 0);
-    }
+    if (!sc.contains(offset, size)) raise(vector, 0);
 }
 
 void Cpu::check_read(SegReg seg, uint64_t offset, unsigned size) {

@@ -81,6 +81,13 @@ struct SegmentCache {
     bool writable() const { return is_data() && (type() & 2); }
     bool expand_down() const { return is_data() && (type() & 4); }
     bool big() const { return attr & kDB; }   // D/B: 32-bit code / stack, 4 GiB expand-down upper bound
+    // True when [offset, offset+size) lies inside the segment's limit: up to
+    // `limit` for expand-up, above it (to 64 KiB or 4 GiB by B) for expand-down.
+    bool contains(uint64_t offset, unsigned size) const {
+        const uint64_t last = offset + size - 1;
+        if (expand_down()) return offset > limit && last <= (big() ? 0xffffffffull : 0xffffull);
+        return last <= limit;
+    }
 };
 
 struct DescriptorTableReg {

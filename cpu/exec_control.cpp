@@ -19,14 +19,6 @@ constexpr uint64_t opmask(unsigned size) { return size == 2 ? 0xffffull : 0xffff
 
 bool legacy_mode(const Cpu& cpu) { return !cpu.s.protected_mode() || cpu.s.v86_mode(); }
 
-bool fits(const SegmentCache& c, uint64_t offset, unsigned size) {
-    const uint64_t last = offset + size - 1;
-    if (c.expand_down()) {
-        const uint64_t upper = c.big() ? 0xffffffffull : 0xffffull;
-        return offset > c.limit && last <= upper;
-    }
-    return last <= c.limit;
-}
 
 // Sets ESP (SP for a 16-bit stack) to `value`.
 void set_sp(Cpu& cpu, uint64_t value) {
@@ -190,7 +182,7 @@ void far_call(Cpu& cpu, uint16_t sel, uint64_t off, unsigned opsize) {
         tss_inner_stack(cpu, new_cpl, 0, &ss, &esp, &ss_cache);
         const unsigned frame = (4 + cg.params) * ps;
         const uint64_t new_mask = ss_cache.big() ? 0xffffffffull : 0xffffull;
-        if (!fits(ss_cache, (esp - frame) & new_mask, frame)) cpu.raise(kSS, ss & 0xfffcu);
+        if (!ss_cache.contains((esp - frame) & new_mask, frame)) cpu.raise(kSS, ss & 0xfffcu);
         if (cg.offset > t.limit) cpu.raise(kGP, 0);
         uint32_t params[32];
         const uint64_t old_mask = cpu.stack_pointer_mask();

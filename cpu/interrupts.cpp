@@ -23,15 +23,6 @@ uint64_t fetch_descriptor(Cpu& cpu, uint16_t selector, uint8_t vector, uint32_t 
     return cpu.read_linear(GuestVirt((base + offset) & 0xffffffffull), 8, true);
 }
 
-// True when [offset, offset+size) is inside the segment (expand-up or down).
-bool fits(const SegmentCache& c, uint64_t offset, unsigned size) {
-    const uint64_t last = offset + size - 1;
-    if (c.expand_down()) {
-        const uint64_t upper = c.big() ? 0xffffffffull : 0xffffull;
-        return offset > c.limit && last <= upper;
-    }
-    return last <= c.limit;
-}
 
 void deliver_real(Cpu& cpu, uint8_t vector) {
     CpuState& s = cpu.s;
@@ -100,7 +91,7 @@ void deliver_protected(Cpu& cpu, uint8_t vector, InterruptSource source, bool ha
         tss_inner_stack(cpu, new_cpl, ext, &ss, &esp, &ss_cache);
         const unsigned frame = ((v86 ? 9 : 5) + (has_error ? 1 : 0)) * ps;
         const uint64_t mask = ss_cache.big() ? 0xffffffffull : 0xffffull;
-        if (!fits(ss_cache, (esp - frame) & mask, frame)) cpu.raise(kSS, (ss & 0xfffcu) | ext);
+        if (!ss_cache.contains((esp - frame) & mask, frame)) cpu.raise(kSS, (ss & 0xfffcu) | ext);
         if (offset > cs.limit) cpu.raise(kGP, ext);
         // Commit.
         const uint16_t old_ss = s.seg[kSs].selector;
@@ -126,7 +117,7 @@ void deliver_protected(Cpu& cpu, uint8_t vector, InterruptSource source, bool ha
         if (v86) cpu.raise(kGP, sel_err);
         const unsigned frame = (3 + (has_error ? 1 : 0)) * ps;
         const uint64_t mask = cpu.stack_pointer_mask();
-        if (!s.seg[kSs].present() || !fits(s.seg[kSs], (s.gpr[kRsp] - frame) & mask, frame))
+        if (!s.seg[kSs].present() || !s.seg[kSs].contains((s.gpr[kRsp] - frame) & mask, frame))
             cpu.raise(kSS, ext);
         if (offset > cs.limit) cpu.raise(kGP, ext);
         cpu.write_descriptor_accessed(sel);

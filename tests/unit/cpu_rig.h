@@ -65,4 +65,22 @@ struct CpuRig {
     }
 };
 
+// Real mode with CS=DS=ES=SS=0x1000 and code at 1000:0100 (linear 0x10100):
+// the bench of the instruction-group tests.
+struct RealModeRig : CpuRig {
+    static constexpr uint32_t kBase = 0x10000;
+    static constexpr uint32_t kCode = kBase + 0x100;
+    RealModeRig() { real_mode(0x1000, 0x100); }
+    // Places `code` at 1000:0100 and runs n steps.
+    void run(std::initializer_list<uint8_t> code, unsigned n = 1) {
+        poke(kCode, code);
+        step(n);
+    }
+    bool f(uint32_t fl) const { return cpu.flag(fl); }
+    void setf(uint32_t on) { s.rflags = flags::FIXED1 | on; }
+    uint32_t arith() const { return cpu.eflags() & flags::ARITH; }
+    uint16_t sp() const { return uint16_t(s.gpr[kRsp]); }
+    uint64_t stack(unsigned off, unsigned size = 2) { return peek(kBase + sp() + off, size); }
+};
+
 }  // namespace nomad86::test

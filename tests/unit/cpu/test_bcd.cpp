@@ -7,17 +7,9 @@ using namespace nomad86;
 
 namespace {
 
-constexpr uint32_t kCode = 0x10100;  // real_mode(0x1000, 0x100)
+constexpr uint32_t kCode = test::RealModeRig::kCode;
 
-struct Rig : test::CpuRig {
-    Rig() { real_mode(0x1000, 0x100); }
-    void run(std::initializer_list<uint8_t> code, unsigned n = 1) {
-        poke(kCode, code);
-        step(n);
-    }
-    bool f(uint32_t fl) const { return cpu.flag(fl); }
-    void setf(uint32_t on) { s.rflags = flags::FIXED1 | on; }
-};
+using Rig = test::RealModeRig;
 
 }  // namespace
 

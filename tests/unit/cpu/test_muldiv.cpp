@@ -7,19 +7,13 @@ using namespace nomad86;
 
 namespace {
 
-constexpr uint32_t kCode = 0x10100;  // real_mode(0x1000, 0x100)
+constexpr uint32_t kCode = test::RealModeRig::kCode;
 
-struct Rig : test::CpuRig {
+struct Rig : test::RealModeRig {
     Rig() {
-        real_mode(0x1000, 0x100);
         // IVT entry 0 (#DE) -> 2000:0040.
         poke(0, {0x40, 0x00, 0x00, 0x20});
     }
-    void run(std::initializer_list<uint8_t> code, unsigned n = 1) {
-        poke(kCode, code);
-        step(n);
-    }
-    bool f(uint32_t fl) const { return cpu.flag(fl); }
     // True if #DE was delivered for the instruction at 1000:0100.
     bool divide_error() {
         const uint64_t sp = s.gpr[kRsp] & 0xffff;
