@@ -188,6 +188,45 @@ def run_demo():
     record(name, True)
 
 
+def run_tool_suite(name, cmd, timeout):
+    """A conformance tool whose last line is `N passed, M failed`: one result
+    for the suite, with its counts shown."""
+    if not os.path.exists(cmd[0]):
+        print("SKIP %s: %s not built yet" % (name, cmd[0]), flush=True)
+        return
+    start = time.time()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        record(name, False, "timed out after %ds" % timeout)
+        return
+    lines = (proc.stdout or "").strip().splitlines()
+    m = re.match(r"(\d+) passed, (\d+) failed", lines[-1]) if lines else None
+    if not m:
+        record(name, False, "no summary line (exit %d)\n%s%s" % (proc.returncode, (proc.stdout or "")[-2000:],
+                                                                  (proc.stderr or "")[-2000:]))
+        return
+    ok = int(m.group(2)) == 0 and proc.returncode == 0
+    detail = "%s passed, %s failed in %.1fs" % (m.group(1), m.group(2), time.time() - start)
+    if not ok:
+        print("\n".join(lines[-40:]))
+    print("%s: %s" % (name, detail), flush=True)
+    record(name, ok, "" if ok else detail)
+
+
+def run_conformance():
+    shared = os.path.join(ROOT, "..", "shared", "conformance", "80286-real-mode")
+    tool = os.path.join(BUILD, "nomad86-singlestep")
+    if os.path.exists(tool) and not os.path.isdir(shared):
+        record("conformance: 80286 real-mode tests", False, "shared data missing at " + shared)
+    elif os.path.isdir(shared):
+        run_tool_suite("conformance: 80286 real-mode tests", [tool, shared], 600)
+    seed = int.from_bytes(os.urandom(4), "little")
+    print("hostdiff seed: %d (replay: %s/nomad86-hostdiff --count 200000 --seed %d)" % (seed, BUILD, seed), flush=True)
+    run_tool_suite("conformance: host-CPU differential", [os.path.join(BUILD, "nomad86-hostdiff"), "--count",
+                                                          "200000", "--seed", str(seed)], 600)
+
+
 def main():
     if not os.path.exists(EXE):
         print("nomad86 executable missing: %s" % EXE)
@@ -198,6 +237,7 @@ def main():
     run_cli_tests()
     run_guests()
     run_demo()
+    run_conformance()
     passed = sum(1 for r in results if r[1])
     failed = sum(1 for r in results if not r[1])
     print("test suite time: %.1fs" % (time.time() - start))
