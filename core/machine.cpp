@@ -117,6 +117,20 @@ void Machine::describe(StateVisitor& v) {
     for (Device* d : devices_) d->describe(v);
 }
 
+std::vector<uint8_t> Machine::save_device_state() {
+    StateWriter w;
+    describe(w);
+    return w.data();
+}
+
+void Machine::load_device_state(const std::vector<uint8_t>& data) {
+    StateReader r(data);
+    describe(r);
+    if (!r.at_end()) throw StateError("state stream: trailing bytes after the last section");
+    for (Device* d : devices_) d->post_load();
+    cpu_->flush_decoded_blocks();
+}
+
 void Machine::wait_idle() {
     // The CPU is halted: sleep until the next timer or until input arrives.
     const int64_t now = clock_.now_ns();

@@ -83,6 +83,11 @@ public:
     void reset();
     // Every component's state, in a fixed order (snapshots, migration).
     void describe(StateVisitor& v);
+    // The CPU's and devices' state (not RAM) as a stream, and back. Loading
+    // throws StateError on a corrupt or foreign stream; on success every
+    // device re-derives its timers and IRQ levels (post_load).
+    std::vector<uint8_t> save_device_state();
+    void load_device_state(const std::vector<uint8_t>& data);
 
 private:
     static std::unique_ptr<CharBackend> make_backend(const CharDevSpec& spec, const char* what);

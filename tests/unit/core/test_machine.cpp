@@ -107,3 +107,38 @@ TEST_CASE("machine: a triple fault with -no-reboot ends the run; without it the 
     CHECK(r.cpu().instructions_retired() > 3);
     remove("/tmp/nomad86-test-tf.txt");
 }
+
+TEST_CASE("machine: the whole described state of a running machine round-trips into a second machine") {
+    // Programs the PIC and PIT and spins, so devices hold non-reset state.
+    std::vector<uint8_t> code = {
+        0xb0, 0x11, 0xe6, 0x20, 0xb0, 0x20, 0xe6, 0x21,  // ICW1, ICW2 = 0x20
+        0xb0, 0x04, 0xe6, 0x21, 0xb0, 0x01, 0xe6, 0x21,  // ICW3, ICW4
+        0xb0, 0x34, 0xe6, 0x43, 0xb0, 0x00, 0xe6, 0x40,  // PIT ch0 mode 2
+        0xb0, 0x10, 0xe6, 0x40,                          // count 0x1000
+        0xb0, 0x0b, 0xe6, 0x70,                          // CMOS index 0x0b
+        0xeb, 0xfe};                                     // jmp $
+    MachineConfig cfg = test_config("/tmp/nomad86-test-state.txt");
+    // Manual clocks: both machines see the same guest time, so time-relative
+    // fields (timer deadlines) must come out identical too.
+    Machine a(cfg, firmware_with(code), VirtualClock::Mode::kManual);
+    a.run_for(1000);
+    a.cpu().s.gpr[kRbx] = 0x1234abcd;
+    const std::vector<uint8_t> state = a.save_device_state();
+
+    Machine b(cfg, firmware_with(code), VirtualClock::Mode::kManual);
+    b.load_device_state(state);
+    CHECK(b.cpu().s.gpr[kRbx] == 0x1234abcd);
+    CHECK(b.cpu().s.rip == a.cpu().s.rip);
+    CHECK(b.io().read(0x21, 1) == a.io().read(0x21, 1));  // PIC IMR
+    CHECK(b.save_device_state() == state);
+
+    // A corrupted stream is refused with StateError, never a crash.
+    std::vector<uint8_t> bad = state;
+    bad.resize(bad.size() / 2);
+    Machine c(cfg, firmware_with(code));
+    CHECK_THROWS_AS(c.load_device_state(bad), StateError);
+    bad = state;
+    bad.push_back(0);
+    CHECK_THROWS_AS(c.load_device_state(bad), StateError);
+    remove("/tmp/nomad86-test-state.txt");
+}
