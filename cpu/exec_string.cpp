@@ -43,6 +43,10 @@ void exec_string(Cpu& cpu, const DecodedInsn& insn) {
                              kOp == StrOp::kStos || kOp == StrOp::kIns;
     constexpr bool kCompares = kOp == StrOp::kCmps || kOp == StrOp::kScas;
 
+    // INS/OUTS check I/O permission first: #GP(0) even when a REP count is 0
+    // (SDM INS/OUTS, and what hardware does).
+    if constexpr (kOp == StrOp::kIns || kOp == StrOp::kOuts)
+        cpu.check_io_permission(uint16_t(cpu.reg(kRdx, 2)), size);
     uint64_t count = rep ? cpu.reg(kRcx, asize) : 1;
     if (count == 0) return;
     for (unsigned n = 0;;) {

@@ -69,11 +69,15 @@ TEST_CASE("IN/OUT through the TSS I/O permission bitmap") {
         {{0xe6, 0x71}, 0},          // out 0x71, al: bit set
         {{0x66, 0xe5, 0x70}, 0},    // in ax, 0x70: needs 0x71 too
         {{0xec}, 0x400},            // in al, dx: beyond the TSS limit
+        {{0x6e}, 0x71},             // outsb: the string forms check too
+        {{0xf3, 0x6c}, 0x71},       // rep insb with ECX = 0: still #GP
     };
     for (const Denied& d : denied) {
         Pm again(r);
         again.user(0x1000, 0x7000);
         r.s.gpr[kRdx] = d.dx;
+        r.s.gpr[kRcx] = 0;
+        r.s.gpr[kRsi] = r.s.gpr[kRdi] = 0x3000;
         place(r, 0x1000, d.code);
         r.step();
         REQUIRE(again.in_handler(kGP));
