@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(meson ninja-build g++ pkg-config nasm python3
-          libasmjit-dev libzydis-dev libsdl2-dev libboost-dev doctest-dev)
+          libasmjit-dev libzydis-dev libsdl2-dev libboost-dev doctest-dev
+          zlib1g-dev)
 
 install_missing() {
     local missing=()

@@ -4,6 +4,7 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/fpu_error.h"
 #include "devices/i8042.h"
 #include "devices/pic8259.h"
 #include "devices/pit8254.h"
@@ -16,7 +17,7 @@ namespace nomad86 {
 
 namespace {
 // ISA IRQ numbers of the PC platform.
-constexpr unsigned kIrqPit = 0, kIrqKeyboard = 1, kIrqCom1 = 4, kIrqRtc = 8, kIrqMouse = 12;
+constexpr unsigned kIrqPit = 0, kIrqKeyboard = 1, kIrqCom1 = 4, kIrqRtc = 8, kIrqMouse = 12, kIrqFpu = 13;
 constexpr uint16_t kCom1Base = 0x3f8;
 constexpr uint16_t kDebugConPort = 0xe9;
 // Guest instructions per slice between looks at timers and input: small
@@ -72,7 +73,10 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
     port92_ = std::make_unique<Port92>(ctx_);
     post_ = std::make_unique<PostCode>(ctx_);
     debugcon_ = std::make_unique<DebugCon>(ctx_, kDebugConPort, debugcon_backend_.get());
-    devices_ = {pic_.get(), pit_.get(), rtc_.get(), uart_.get(), kbc_.get(), port92_.get(), post_.get(), debugcon_.get()};
+    fpu_error_ = std::make_unique<FpuError>(ctx_, IrqLine(pic_.get(), kIrqFpu));
+    cpu_->ferr_line.connect(fpu_error_.get(), 0);
+    devices_ = {pic_.get(),    pit_.get(),  rtc_.get(),      uart_.get(),     kbc_.get(),
+                port92_.get(), post_.get(), debugcon_.get(), fpu_error_.get()};
     if (config.debug_exit.enabled) {
         debug_exit_ = std::make_unique<DebugExit>(ctx_, config.debug_exit.iobase, config.debug_exit.iosize);
         devices_.push_back(debug_exit_.get());

@@ -30,6 +30,7 @@ class Port92;
 class PostCode;
 class DebugCon;
 class DebugExit;
+class FpuError;
 
 // A configuration the machine cannot be built from (missing firmware, ...).
 // The message is meant for the user, one line.
@@ -112,6 +113,7 @@ private:
     std::unique_ptr<PostCode> post_;
     std::unique_ptr<DebugCon> debugcon_;
     std::unique_ptr<DebugExit> debug_exit_;
+    std::unique_ptr<FpuError> fpu_error_;
     std::vector<Device*> devices_;
     std::function<void(int64_t)> input_poller_;
     bool reset_requested_ = false;

@@ -119,6 +119,14 @@ void convert(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops,
             out.seg_override = s.seg;
         }
     }
+    // Zydis reads a final 3E on an indirect CALL/JMP as NOTRACK (CET) and
+    // drops it as a segment override; without CET it is the DS override
+    // (SDM Vol. 2A 2.1.1), which matters for [BP+...] operands.
+    const bool notrack_ds = a & ZYDIS_ATTRIB_HAS_NOTRACK;
+    if (notrack_ds) {
+        out.prefixes |= kPrefixSegment;
+        out.seg_override = kDs;
+    }
     out.num_ops = 0;
     for (unsigned i = 0; i < zi.operand_count_visible && out.num_ops < 3; i++) {
         const ZydisDecodedOperand& z = zops[i];
@@ -131,7 +139,7 @@ void convert(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops,
             break;
         case ZYDIS_OPERAND_TYPE_MEMORY:
             op.kind = OpKind::kMem;
-            op.seg = segment_index(z.mem.segment);
+            op.seg = notrack_ds ? uint8_t(kDs) : segment_index(z.mem.segment);
             op.base = gpr_index(z.mem.base);
             op.index = gpr_index(z.mem.index);
             op.scale_shift = z.mem.scale == 8 ? 3 : z.mem.scale == 4 ? 2 : z.mem.scale == 2 ? 1 : 0;

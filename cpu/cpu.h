@@ -107,6 +107,9 @@ public:
 
     // ---- the handlers' side ----
     CpuState s;
+    // FERR# output of the x87 (CR0.NE=0 error reporting); the machine wires
+    // it to the PC's FERR/IGNNE logic (devices/fpu_error.h) and IRQ 13.
+    IrqLine ferr_line;
 
     // Register access by size (1, 2, 4, 8). 8/16-bit writes keep the upper
     // bits; 32-bit writes zero bits 32-63 as in long mode.

@@ -10,6 +10,7 @@
 #include "cpu/alu_flags.h"
 #include "cpu/cpu.h"
 #include "cpu/handlers.h"
+#include "cpu/x87_state.h"
 
 namespace nomad86 {
 
@@ -324,6 +325,7 @@ void exec_salc(Cpu& cpu, const DecodedInsn&) { cpu.set_reg(kRax, 1, cpu.flag(fla
 
 void exec_wait(Cpu& cpu, const DecodedInsn&) {
     if ((cpu.s.cr0 & cr0::MP) && (cpu.s.cr0 & cr0::TS)) cpu.raise(kNM);
+    x87_check_pending(cpu);  // #MF (CR0.NE) or FERR for an unmasked x87 exception
 }
 
 // ---------------------------------------------------------------- BOUND, far pointers

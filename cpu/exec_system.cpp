@@ -365,8 +365,8 @@ void exec_verw(Cpu& cpu, const DecodedInsn& insn) {
 constexpr uint32_t kCpuidMaxBasic = 2;
 constexpr uint32_t kCpuidMaxExtended = 0x80000004;
 constexpr uint32_t kCpuidSignature = 0x00000633;  // family 6, model 3, stepping 3 (the reset EDX)
-// Leaf 1 EDX: exactly what is implemented: TSC, MSR, CX8, CMOV.
-constexpr uint32_t kCpuidFeatures = (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15);
+// Leaf 1 EDX: exactly what is implemented: FPU, TSC, MSR, CX8, CMOV, FXSR.
+constexpr uint32_t kCpuidFeatures = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15) | (1u << 24);
 
 void cpuid_leaf(uint32_t leaf, uint32_t out[4]) {
     out[0] = out[1] = out[2] = out[3] = 0;

@@ -13,6 +13,7 @@ static HandlerTable build_handler_table() {
     register_string_handlers(t);
     register_control_handlers(t);
     register_system_handlers(t);
+    register_x87_handlers(t);
     return t;
 }
 

@@ -35,5 +35,6 @@ void register_bit_handlers(HandlerTable& t);      // exec_bit.cpp: BT*, BSF/BSR
 void register_string_handlers(HandlerTable& t);   // exec_string.cpp: MOVS..OUTS with REP
 void register_control_handlers(HandlerTable& t);  // exec_control.cpp: JMP/Jcc/CALL/RET/LOOP/INT/IRET
 void register_system_handlers(HandlerTable& t);   // exec_system.cpp: descriptor tables, CRs, MSRs, I/O, HLT...
+void register_x87_handlers(HandlerTable& t);      // exec_x87.cpp: the x87 FPU, FXSAVE/FXRSTOR
 
 }  // namespace nomad86

@@ -59,3 +59,17 @@ TEST_CASE("decoder: undefined opcodes raise #UD in the guest, never abort the ho
     CHECK(rig.s.rip == 0x3000);
     CHECK(rig.peek(0x8000 - 6, 2) == 0x1000);  // pushed IP = the faulting instruction
 }
+
+TEST_CASE("decoder: 3E on an indirect CALL is the DS override (Zydis calls it NOTRACK)") {
+    CpuRig rig;
+    rig.real_mode(0x100, 0);
+    rig.s.seg[kDs].selector = 0x200;
+    rig.s.seg[kDs].base = 0x2000;
+    rig.s.gpr[kRbp] = 0x10;
+    rig.s.gpr[kRsi] = 0;
+    rig.poke(0x2010, {0x34, 0x12});  // DS:BP -> 0x1234
+    rig.poke(0x1010, {0x78, 0x56});  // SS:BP (SS = CS = 0x100) -> 0x5678
+    rig.poke(0x1000, {0x3e, 0xff, 0x12});  // call near [ds:bp+si]
+    rig.step(1);
+    CHECK(rig.s.rip == 0x1234);
+}

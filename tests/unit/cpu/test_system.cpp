@@ -200,7 +200,7 @@ TEST_CASE("CPUID") {
     CHECK(r.s.gpr[kRcx] == 0x6c65746e);  // "ntel"
     cpuid(1);
     CHECK(r.s.gpr[kRax] == 0x633);
-    CHECK(r.s.gpr[kRdx] == ((1u << 4) | (1u << 5) | (1u << 8) | (1u << 15)));  // TSC MSR CX8 CMOV, no FPU
+    CHECK(r.s.gpr[kRdx] == ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15) | (1u << 24)));  // FPU TSC MSR CX8 CMOV FXSR
     CHECK(r.s.gpr[kRcx] == 0);
     cpuid(2);
     const uint64_t l2a = r.s.gpr[kRax], l2d = r.s.gpr[kRdx];

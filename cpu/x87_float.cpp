@@ -1,0 +1,121 @@
+#include "cpu/x87_float.h"
+
+#include <array>
+#include <utility>
+
+namespace nomad86::x87 {
+
+unsigned tag_of(const F80& v) {
+    if (v.is_zero()) return 1;
+    if (v.exp() == 0 || v.exp() == 0x7fff || !v.integer_bit()) return 2;
+    return 0;
+}
+
+namespace {
+
+// An FNSAVE/FRSTOR image in the 32-bit protected-mode layout.
+struct SaveImage {
+    uint32_t fcw, fsw, ftw, fip, fcs_fop, fdp, fds;
+    uint8_t st[8][10];
+};
+static_assert(sizeof(SaveImage) == 108);
+
+using HostFn = uint16_t (*)(const SaveImage* img, F80* out, uint8_t* mem, uint8_t* fl);
+
+// The host sequence: save the host control word, FRSTOR the prepared
+// state, run the instruction, take the status word and the flags, then
+// FNCLEX (FNSTSW and FNCLEX never wait, so an exception the guest's masks
+// left pending is dropped before any waiting instruction) and mask
+// everything before storing both registers; FNINIT + FLDCW give the host
+// back an empty stack and its own control word.
+template <unsigned Op, unsigned Modrm>
+uint16_t host_op(const SaveImage* img, F80* out, uint8_t* mem, uint8_t* fl) {
+    uint16_t sw, saved;
+    const uint16_t all_masked = 0x037f;
+    uint8_t flags;
+    asm volatile(
+        "fnstcw %[saved]\n\t"
+        "frstor %[img]\n\t"
+        ".byte %c[op], %c[modrm]\n\t"
+        "fnstsw %[sw]\n\t"
+        "lahf\n\t"
+        "mov %%ah, %[flags]\n\t"
+        "fnclex\n\t"
+        "fldcw %[masked]\n\t"
+        "fstpt %[out0]\n\t"
+        "fstpt %[out1]\n\t"
+        "fninit\n\t"
+        "fldcw %[saved]\n\t"
+        : [sw] "=m"(sw), [saved] "=m"(saved), [out0] "=m"(out[0]), [out1] "=m"(out[1]), [flags] "=m"(flags),
+          "+a"(mem)
+        : [img] "m"(*img), [masked] "m"(all_masked), [op] "i"(Op), [modrm] "i"(Modrm)
+        : "memory", "cc", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+    if (fl) *fl = flags;
+    return sw;
+}
+
+// Encodings the engine runs: every memory form with [rax] (mod=00, rm=000),
+// every register form with ST(1) (rm=001), and the D9/DB/DE/DA/DF register
+// forms without an operand.
+constexpr bool needed(unsigned op, unsigned modrm) {
+    const unsigned mod = modrm >> 6, rm = modrm & 7, reg = (modrm >> 3) & 7;
+    if (mod == 0) {
+        if (rm != 0) return false;
+        switch (op) {
+        case 0xd9: return reg != 1 && reg != 4 && reg != 5 && reg != 6 && reg != 7;  // FLD/FST/FSTP m32
+        case 0xdb: return reg != 1 && reg != 4 && reg != 6;                          // no FISTTP/env
+        case 0xdd: return reg == 0 || reg == 2 || reg == 3;                          // FLD/FST/FSTP m64
+        case 0xdf: return reg != 1;                                                  // no FISTTP
+        default: return true;                                                        // D8 DA DC DE
+        }
+    }
+    if (mod != 3) return false;
+    if (op == 0xd9) return reg >= 4 && modrm != 0xe2 && modrm != 0xe3 && modrm != 0xe6 && modrm != 0xe7 &&
+                           modrm != 0xef;
+    if (rm != 1) return false;
+    switch (op) {
+    case 0xd8: return true;
+    case 0xdc: return true;
+    case 0xde: return true;
+    case 0xdd: return reg == 4 || reg == 5;  // FUCOM/FUCOMP ST(1)
+    case 0xda: return reg == 5;              // FUCOMPP
+    case 0xdb: case 0xdf: return reg == 5 || reg == 6;  // FUCOMI/FCOMI(P) ST(1)
+    default: return false;
+    }
+}
+
+template <unsigned Op, unsigned Modrm>
+constexpr HostFn entry() {
+    if constexpr (needed(Op, Modrm)) return &host_op<Op, Modrm>;
+    else return nullptr;
+}
+
+template <unsigned Op, size_t... M>
+constexpr std::array<HostFn, 256> make_row(std::index_sequence<M...>) {
+    return {entry<Op, M>()...};
+}
+
+const std::array<std::array<HostFn, 256>, 8> kTable = {
+    make_row<0xd8>(std::make_index_sequence<256>{}), make_row<0xd9>(std::make_index_sequence<256>{}),
+    make_row<0xda>(std::make_index_sequence<256>{}), make_row<0xdb>(std::make_index_sequence<256>{}),
+    make_row<0xdc>(std::make_index_sequence<256>{}), make_row<0xdd>(std::make_index_sequence<256>{}),
+    make_row<0xde>(std::make_index_sequence<256>{}), make_row<0xdf>(std::make_index_sequence<256>{}),
+};
+
+}  // namespace
+
+uint16_t host_exec(uint8_t opcode, uint8_t modrm, const F80 in[2], F80 out[2], uint8_t* mem, uint16_t guest_fcw,
+                   uint16_t guest_fsw, uint8_t* eflags) {
+    HostFn fn = (opcode >= 0xd8 && opcode <= 0xdf) ? kTable[opcode - 0xd8][modrm] : nullptr;
+    if (!fn) __builtin_trap();  // a programming error: the caller asked for an encoding we never emit
+    SaveImage img{};
+    img.fcw = 0xffff0000u | host_fcw(guest_fcw);
+    img.fsw = 0xffff0000u | (6u << 11) | (guest_fsw & kCcMask);
+    // R6 = ST(0), R7 = ST(1), the rest empty.
+    img.ftw = 0xffff0000u | 0x0fffu | (tag_of(in[0]) << 12) | (tag_of(in[1]) << 14);
+    in[0].to_bytes(img.st[0]);
+    in[1].to_bytes(img.st[1]);
+    return fn(&img, out, mem, eflags);
+}
+
+}  // namespace nomad86::x87
