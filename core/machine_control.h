@@ -17,4 +17,13 @@ public:
     virtual bool a20() const = 0;
 };
 
+// Nothing to control: a CPU on a bench of its own (the conformance tools).
+class NullMachineControl final : public MachineControl {
+public:
+    void request_reset() override {}
+    void request_exit(int) override {}
+    void set_a20(bool) override {}
+    bool a20() const override { return true; }
+};
+
 }  // namespace nomad86

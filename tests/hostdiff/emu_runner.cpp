@@ -15,13 +15,7 @@ constexpr uint32_t kTssAddr = 0x3000;
 constexpr uint32_t kRing0StackTop = 0x9000;
 constexpr uint16_t kSelCode0 = 0x08, kSelData0 = 0x10, kSelCode3 = 0x1b, kSelData3 = 0x23, kSelTss = 0x28;
 
-class NullControl final : public MachineControl {
-public:
-    void request_reset() override {}
-    void request_exit(int) override {}
-    void set_a20(bool) override {}
-    bool a20() const override { return true; }
-};
+using NullControl = NullMachineControl;
 
 uint16_t get16(const FpuImage& img, unsigned off) {
     uint16_t v;

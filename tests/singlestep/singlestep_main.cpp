@@ -35,13 +35,7 @@ namespace moo = nomad86::moo;
 
 namespace {
 
-class NullControl final : public MachineControl {
-public:
-    void request_reset() override {}
-    void request_exit(int) override {}
-    void set_a20(bool) override {}
-    bool a20() const override { return true; }
-};
+using NullControl = NullMachineControl;
 
 // The PC's legacy hole [0xA0000, 0x100000) is plain RAM on the test bench
 // (the 286 suite puts code and data anywhere in the first MiB).
