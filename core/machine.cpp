@@ -149,11 +149,45 @@ void Machine::wait_idle() {
     }
 }
 
+void Machine::pause() {
+    if (paused_) return;
+    paused_ = true;
+    clock_.pause();
+    cpu_->request_stop();
+}
+
+void Machine::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    clock_.resume();
+    // A breakpoint at the current instruction must not fire again at once.
+    cpu_->resume_from_breakpoint();
+}
+
+Cpu::StopReason Machine::step_instruction(bool with_interrupts) {
+    cpu_->clear_stop_request();
+    cpu_->set_interrupts_masked(!with_interrupts);
+    cpu_->resume_from_breakpoint();
+    if (with_interrupts) clock_.run_expired();
+    Cpu::StopReason why = cpu_->run(1);
+    cpu_->set_interrupts_masked(false);
+    if (why == Cpu::StopReason::kShutdown) {
+        if (config_.no_reboot) {
+            exit_requested_ = true;
+            exit_status_ = 0;
+        } else {
+            reset();
+        }
+    }
+    return why;
+}
+
 bool Machine::run_for(uint64_t max_insns) {
     uint64_t start = cpu_->instructions_retired();
     int64_t last_input_poll = clock_.now_ns();
     while (!exit_requested_) {
         if (reset_requested_) reset();
+        if (paused_) return true;  // stopped by the monitor or a debugger
         clock_.run_expired();
         const uint64_t done = cpu_->instructions_retired() - start;
         if (done >= max_insns) return true;
@@ -177,6 +211,11 @@ bool Machine::run_for(uint64_t max_insns) {
             exit_status_ = 0;
             continue;
         }
+        if (why == Cpu::StopReason::kDebug) {
+            pause();
+            if (debug_stop_handler_) debug_stop_handler_();
+            continue;
+        }
         if (why == Cpu::StopReason::kHalted) {
             wait_idle();
             last_input_poll = clock_.now_ns();
@@ -190,7 +229,14 @@ bool Machine::run_for(uint64_t max_insns) {
 }
 
 int Machine::run() {
-    while (run_for(UINT64_MAX)) {
+    while (!exit_requested_) {
+        if (!paused_) {
+            run_for(UINT64_MAX);
+        } else if (input_poller_) {
+            input_poller_(10'000'000);  // stopped: only the front end runs
+        } else {
+            resume();  // nobody is there to resume it
+        }
     }
     return exit_status_;
 }

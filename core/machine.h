@@ -54,8 +54,8 @@ public:
 
     // Runs until the guest or the user ends it; returns the exit status.
     int run();
-    // Runs at most `max_insns` guest instructions (tests, benchmarks);
-    // returns false once the machine wants to exit.
+    // Runs at most `max_insns` guest instructions (tests, benchmarks), less
+    // if the machine pauses; returns false once the machine wants to exit.
     bool run_for(uint64_t max_insns);
 
     // MachineControl
@@ -65,6 +65,19 @@ public:
     bool a20() const override { return memory_.a20(); }
 
     bool exit_requested() const { return exit_requested_; }
+
+    // ---- run control (monitor stop/cont/step, the GDB stub, -S) ----
+    // A paused machine runs no guest code and its guest clock stands still;
+    // the loop keeps serving the front end's poller (monitor, gdb, terminal).
+    void pause();
+    void resume();
+    bool paused() const { return paused_; }
+    // Executes one guest instruction (or delivers one exception) while
+    // paused. Interrupts and timers are held off unless asked for, as with
+    // QEMU's default single-step flags. Returns why the CPU stopped.
+    Cpu::StopReason step_instruction(bool with_interrupts = false);
+    // Called when a breakpoint or watchpoint pauses the machine.
+    void set_debug_stop_handler(std::function<void()> handler) { debug_stop_handler_ = std::move(handler); }
     int exit_status() const { return exit_status_; }
 
     // The front end's hook for waiting: called when the CPU is idle (or
@@ -116,6 +129,8 @@ private:
     std::unique_ptr<FpuError> fpu_error_;
     std::vector<Device*> devices_;
     std::function<void(int64_t)> input_poller_;
+    std::function<void()> debug_stop_handler_;
+    bool paused_ = false;
     bool reset_requested_ = false;
     bool exit_requested_ = false;
     int exit_status_ = 0;

@@ -170,12 +170,16 @@ void Cpu::write_linear(GuestVirt addr, unsigned size, uint64_t value, bool super
 
 uint64_t Cpu::read_mem(SegReg seg, uint64_t offset, unsigned size) {
     check_segment_access(seg, offset, size, AccessKind::kRead);
-    return read_linear(GuestVirt(s.seg[seg].base + offset), size, s.cpl < 3);
+    const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
+    if (debug_active_ && debug.watching() && debug.check_access(linear, size, false, &debug_stop_)) note_debug_hit();
+    return read_linear(GuestVirt(linear), size, s.cpl < 3);
 }
 
 void Cpu::write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value) {
     check_segment_access(seg, offset, size, AccessKind::kWrite);
-    write_linear(GuestVirt(s.seg[seg].base + offset), size, value, s.cpl < 3);
+    const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
+    if (debug_active_ && debug.watching() && debug.check_access(linear, size, true, &debug_stop_)) note_debug_hit();
+    write_linear(GuestVirt(linear), size, value, s.cpl < 3);
 }
 
 // ---------------------------------------------------------------- stack
@@ -291,7 +295,7 @@ bool Cpu::handle_events() {
         stop_requested_ = false;
         return true;
     }
-    if (intr_line_) {
+    if (intr_line_ && !interrupts_masked_) {
         if ((s.rflags & flags::IF) && !s.interrupt_shadow && pic_) {
             s.halted = false;
             uint8_t vector = pic_->acknowledge();
@@ -340,6 +344,16 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
         const bool shadowed = s.interrupt_shadow;
         const bool single_step = saved_flags & flags::TF;
         insn_rip_ = start;
+        if (debug_active_) [[unlikely]] {
+            const uint64_t linear = (s.seg[kCs].base + start) & 0xffffffffull;
+            const bool skip = linear == skip_breakpoint_at_;
+            skip_breakpoint_at_ = ~uint64_t(0);
+            if (!skip && debug.has_breakpoint(linear)) {
+                debug_stop_ = DebugStop{DebugStop::Kind::kBreakpoint, linear, WatchKind::kWrite};
+                note_debug_hit();
+                return;
+            }
+        }
         try {
             if (start + insn.length - 1 > cs_limit) raise(kGP, 0);
             s.rip = (start + insn.length) & ip_mask;
@@ -376,6 +390,7 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
 
 Cpu::StopReason Cpu::run(uint64_t max_insns) {
     const uint64_t end = steps_ + max_insns;
+    debug_hit_ = false;
     const bool tracing = bus_.log.enabled(kLogCpu | kLogExec);
     while (steps_ < end) {
         if (events_pending_ && handle_events()) {
@@ -399,6 +414,12 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         // step is pending, so the boundary after it is seen.
         if (s.interrupt_shadow || (s.rflags & flags::TF)) budget = 1;
         execute_block(*block, budget);
+        if (debug_hit_) {
+            // A watchpoint fires after its instruction completed; a
+            // breakpoint before its instruction runs.
+            debug_hit_ = false;
+            return StopReason::kDebug;
+        }
     }
     return StopReason::kBudget;
 }

@@ -24,6 +24,7 @@
 #include "core/machine_control.h"
 #include "core/types.h"
 #include "cpu/cpu_state.h"
+#include "cpu/debug_points.h"
 #include "cpu/insn.h"
 #include "mmu/io_bus.h"
 #include "mmu/phys_memory.h"
@@ -73,7 +74,8 @@ void tss_inner_stack(Cpu& cpu, unsigned dpl, uint32_t ext, uint16_t* ss_out, uin
 
 class Cpu final : public IrqSink {
 public:
-    enum class StopReason { kBudget, kHalted, kStopRequested, kShutdown };
+    // kDebug: a breakpoint or watchpoint fired (see last_debug_stop()).
+    enum class StopReason { kBudget, kHalted, kStopRequested, kShutdown, kDebug };
 
     explicit Cpu(CpuBus bus);
     ~Cpu() override;
@@ -93,6 +95,25 @@ public:
     StopReason run(uint64_t max_insns);
     // Asynchronous request to leave run() at the next instruction boundary.
     void request_stop() { stop_requested_ = true; events_pending_ = true; }
+    void clear_stop_request() { stop_requested_ = false; }
+
+    // ---- the debugger's side ----
+    // Breakpoints (linear addresses) and watchpoints; call debug_points_changed()
+    // after editing them.
+    DebugPoints debug;
+    void debug_points_changed() { debug_active_ = debug.active(); }
+    const DebugStop& last_debug_stop() const { return debug_stop_; }
+    // The next instruction executed ignores a breakpoint at its own address
+    // (resuming from a breakpoint, as gdb expects).
+    void resume_from_breakpoint() { skip_breakpoint_at_ = linear_pc(); }
+    // While set, pending interrupts are not taken (single-stepping, as QEMU's
+    // default qemu.sstepbits).
+    void set_interrupts_masked(bool masked) {
+        interrupts_masked_ = masked;
+        if (!masked && intr_line_) events_pending_ = true;
+    }
+    // CS.base + EIP.
+    uint64_t linear_pc() const { return (s.seg[kCs].base + s.rip) & 0xffffffffull; }
     // Pin 0 is INTR (level); the PIC drives it.
     void set_irq(unsigned pin, bool level) override;
     void set_interrupt_controller(InterruptAcknowledge* pic) { pic_ = pic; }
@@ -220,6 +241,10 @@ private:
     const DecodedBlock* lookup_block();
     void execute_block(const DecodedBlock& block, uint64_t max_insns);
     bool handle_events();  // true: leave run()
+    void note_debug_hit() {
+        debug_hit_ = true;
+        events_pending_ = true;
+    }
     void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind);
     void trace_block(const DecodedBlock& block);
 
@@ -229,6 +254,11 @@ private:
     std::unique_ptr<BlockDecoder> decoder_;
     uint64_t instret_ = 0;
     uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
+    bool debug_active_ = false;
+    bool debug_hit_ = false;
+    bool interrupts_masked_ = false;
+    uint64_t skip_breakpoint_at_ = ~uint64_t(0);
+    DebugStop debug_stop_;
     uint64_t insn_rip_ = 0;
     bool intr_line_ = false;
     bool stop_requested_ = false;

@@ -142,3 +142,45 @@ TEST_CASE("machine: the whole described state of a running machine round-trips i
     CHECK_THROWS_AS(c.load_device_state(bad), StateError);
     remove("/tmp/nomad86-test-state.txt");
 }
+
+TEST_CASE("machine: breakpoints stop before the instruction, watchpoints after the writing one, stepping holds interrupts") {
+    // F000:0000  inc ax
+    // F000:0001  inc ax
+    // F000:0002  mov [0x1000], ax   (a3 00 10)
+    // F000:0005  inc ax
+    // F000:0006  jmp $
+    std::vector<uint8_t> code = {0x40, 0x40, 0xa3, 0x00, 0x10, 0x40, 0xeb, 0xfe};
+    MachineConfig cfg = test_config("/tmp/nomad86-test-debug.txt");
+    Machine m(cfg, firmware_with(code), VirtualClock::Mode::kManual);
+    int stops = 0;
+    m.set_debug_stop_handler([&] { stops++; });
+
+    m.cpu().debug.add_breakpoint(0xf0001);
+    m.cpu().debug_points_changed();
+    m.run_for(100);
+    CHECK(stops == 1);
+    CHECK(m.paused());
+    CHECK(m.cpu().last_debug_stop().kind == DebugStop::Kind::kBreakpoint);
+    CHECK(m.cpu().s.rip == 0x0001);          // stopped before the second INC
+    CHECK((m.cpu().s.gpr[kRax] & 0xffff) == 1);
+
+    // A step from the breakpoint executes it (the breakpoint does not re-fire).
+    CHECK(m.step_instruction() == Cpu::StopReason::kBudget);
+    CHECK(m.cpu().s.rip == 0x0002);
+    CHECK((m.cpu().s.gpr[kRax] & 0xffff) == 2);
+
+    // A write watchpoint on 0x1000 fires after the MOV, before the next INC.
+    m.cpu().debug.remove_breakpoint(0xf0001);
+    m.cpu().debug.add_watchpoint(0x1000, 2, WatchKind::kWrite);
+    m.cpu().debug_points_changed();
+    m.cpu().debug.add_watchpoint(0x1000, 2, WatchKind::kRead);  // a read watch must not fire on a write
+    m.cpu().debug.remove_watchpoint(0x1000, 2, WatchKind::kRead);
+    m.resume();
+    m.run_for(100);
+    CHECK(stops == 2);
+    CHECK(m.cpu().last_debug_stop().kind == DebugStop::Kind::kWatchpoint);
+    CHECK(m.cpu().last_debug_stop().address == 0x1000);
+    CHECK(m.cpu().s.rip == 0x0005);
+    CHECK(m.memory().read(GuestPhys(0x1000), 2) == 2);
+    remove("/tmp/nomad86-test-debug.txt");
+}
