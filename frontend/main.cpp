@@ -1,13 +1,20 @@
 // nomad86: parse the command line, build the machine, run it.
+#include <chrono>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "core/machine.h"
 #include "frontend/firmware.h"
+#include "frontend/monitor.h"
 #include "frontend/options.h"
 #include "frontend/terminal.h"
+#include "net/gdb_server.h"
 
 using namespace nomad86;
 
@@ -54,13 +61,55 @@ int main(int argc, char** argv) {
         return fail(e.what());
     }
 
+    // One thread: the machine loop runs guest code in slices and, between
+    // them or while the guest is halted or paused, serves the terminal and
+    // every socket (GDB stub, monitor) through one io_context.
+    boost::asio::io_context io;
+    auto keep_alive = boost::asio::make_work_guard(io);
+    Monitor monitor(*machine);
+    std::unique_ptr<GdbServer> gdb;
+    auto start_gdb = [&](const std::string& host, uint16_t port) -> std::string {
+        try {
+            gdb.reset();
+            gdb = std::make_unique<GdbServer>(io, *machine, host, port,
+                                              [&monitor](const std::string& line) { return monitor.execute(line); });
+            return "Waiting for gdb connection on port " + std::to_string(gdb->port()) + "\n";
+        } catch (const std::exception& e) {
+            return std::string("gdbserver: ") + e.what() + "\n";
+        }
+    };
+    monitor.set_gdbserver_starter([&](uint16_t port) { return start_gdb("", port); });
+    if (cmd.gdb.enabled) {
+        try {
+            gdb = std::make_unique<GdbServer>(io, *machine, cmd.gdb.host, cmd.gdb.port,
+                                              [&monitor](const std::string& line) { return monitor.execute(line); });
+        } catch (const std::exception& e) {
+            return fail(std::string("-gdb: ") + e.what());
+        }
+    }
+    std::unique_ptr<MonitorServer> monitor_server;
+    if (cmd.monitor.kind == MonitorSpec::Kind::kTcp || cmd.monitor.kind == MonitorSpec::Kind::kUnix) {
+        try {
+            monitor_server = std::make_unique<MonitorServer>(io, monitor, cmd.monitor);
+        } catch (const std::exception& e) {
+            return fail(std::string("-monitor: ") + e.what());
+        }
+    }
+    if (cmd.start_paused) machine->pause();
+
     const bool serial_on_terminal = cfg.serial.kind == CharDevSpec::Kind::kStdio;
     Terminal terminal(serial_on_terminal ? machine->serial_backend() : nullptr,
                       [&machine] { machine->request_exit(0); });
-    if (serial_on_terminal) {
-        terminal.enable_raw();
-        machine->set_input_poller([&terminal](int64_t timeout_ns) { terminal.poll(timeout_ns); });
-    }
+    if (serial_on_terminal) terminal.enable_raw();
+    machine->set_input_poller([&](int64_t timeout_ns) {
+        if (serial_on_terminal) terminal.poll(0);
+        const int64_t slice = timeout_ns < 5'000'000 ? timeout_ns : 5'000'000;
+        if (slice <= 0) {
+            io.poll();
+        } else {
+            io.run_for(std::chrono::nanoseconds(slice));
+        }
+    });
     int status = machine->run();
     terminal.restore();
     fflush(stdout);

@@ -60,6 +60,66 @@ static bool parse_number(const std::string& text, uint64_t* value) {
     return true;
 }
 
+// tcp:[HOST]:PORT
+static bool parse_gdb(const std::string& text, GdbSpec* spec, std::string* error) {
+    std::string rest = text;
+    if (rest.rfind("tcp:", 0) == 0) rest = rest.substr(4);
+    size_t colon = rest.rfind(':');
+    std::string host = colon == std::string::npos ? "" : rest.substr(0, colon);
+    std::string port = colon == std::string::npos ? rest : rest.substr(colon + 1);
+    uint64_t p;
+    if (!parse_number(port, &p) || p == 0 || p > 65535) {
+        *error = "-gdb: expected tcp:[HOST]:PORT, got '" + text + "'";
+        return false;
+    }
+    spec->enabled = true;
+    spec->host = host;
+    spec->port = uint16_t(p);
+    return true;
+}
+
+// stdio | none | tcp:HOST:PORT,server,nowait | unix:PATH,server,nowait
+static bool parse_monitor(const std::string& text, MonitorSpec* spec, std::string* error) {
+    const std::string bad = "-monitor: expected stdio, none, tcp:HOST:PORT,server,nowait or unix:PATH,server,nowait, got '" +
+                            text + "'";
+    if (text == "stdio" || text == "mon:stdio") {
+        spec->kind = MonitorSpec::Kind::kStdio;
+        return true;
+    }
+    if (text == "none" || text == "null") {
+        spec->kind = MonitorSpec::Kind::kNone;
+        return true;
+    }
+    size_t comma = text.find(',');
+    const std::string target = text.substr(0, comma);
+    const std::string flags = comma == std::string::npos ? "" : text.substr(comma + 1);
+    // Only the listening form makes sense for us: we are the server.
+    if (flags.find("server") == std::string::npos) {
+        *error = bad + " (the server flag is required)";
+        return false;
+    }
+    if (target.rfind("tcp:", 0) == 0) {
+        std::string rest = target.substr(4);
+        size_t colon = rest.rfind(':');
+        uint64_t p;
+        if (colon == std::string::npos || !parse_number(rest.substr(colon + 1), &p) || p == 0 || p > 65535) {
+            *error = bad;
+            return false;
+        }
+        spec->kind = MonitorSpec::Kind::kTcp;
+        spec->host = rest.substr(0, colon);
+        spec->port = uint16_t(p);
+        return true;
+    }
+    if (target.rfind("unix:", 0) == 0 && target.size() > 5) {
+        spec->kind = MonitorSpec::Kind::kUnix;
+        spec->path = target.substr(5);
+        return true;
+    }
+    *error = bad;
+    return false;
+}
+
 static bool parse_device(const std::string& text, MachineConfig* cfg, std::string* error) {
     // DRIVER[,prop=value...]
     size_t comma = text.find(',');
@@ -170,6 +230,16 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
         } else if (opt == "-D") {
             if (!value(&v)) return false;
             cfg.log_file = v;
+        } else if (opt == "-s") {
+            out->gdb.enabled = true;
+            out->gdb.host.clear();
+            out->gdb.port = 1234;
+        } else if (opt == "-gdb") {
+            if (!value(&v) || !parse_gdb(v, &out->gdb, error)) return false;
+        } else if (opt == "-S") {
+            out->start_paused = true;
+        } else if (opt == "-monitor") {
+            if (!value(&v) || !parse_monitor(v, &out->monitor, error)) return false;
         } else {
             *error = opt.rfind("-", 0) == 0 ? "unknown option '" + args[i] + "' (see -h)"
                                             : "unexpected argument '" + args[i] + "' (see -h)";
@@ -201,6 +271,11 @@ std::string usage_text() {
            "                      a guest write of V to the port exits with status (V<<1)|1\n"
            "  -no-reboot          exit instead of rebooting (triple fault, reset request)\n"
            "  -d ITEM[,...]       log items (-d help lists them)\n"
+           "  -s                  GDB stub on tcp::1234 (shorthand for -gdb tcp::1234)\n"
+           "  -gdb tcp:[HOST]:PORT  GDB stub listening there\n"
+           "  -S                  do not start the CPU until told (by gdb or the monitor)\n"
+           "  -monitor DEV        HMP monitor: stdio, none, tcp:HOST:PORT,server,nowait,\n"
+           "                      unix:PATH,server,nowait (with -nographic: Ctrl-A c on the terminal)\n"
            "  -D FILE             write the log to FILE instead of stderr\n"
            "  -h, --help          this help\n"
            "  --version           version\n"

@@ -8,8 +8,27 @@
 
 namespace nomad86 {
 
+// Where the GDB stub listens: -gdb tcp:[HOST]:PORT, -s = tcp::1234.
+struct GdbSpec {
+    bool enabled = false;
+    std::string host;  // empty: all interfaces, as QEMU
+    uint16_t port = 1234;
+};
+
+// -monitor stdio | tcp:HOST:PORT,server,nowait | unix:PATH,server,nowait | none
+struct MonitorSpec {
+    enum class Kind { kDefault, kNone, kStdio, kTcp, kUnix };
+    Kind kind = Kind::kDefault;
+    std::string host;  // kTcp
+    uint16_t port = 0; // kTcp
+    std::string path;  // kUnix
+};
+
 struct CommandLine {
     MachineConfig machine;
+    GdbSpec gdb;
+    MonitorSpec monitor;
+    bool start_paused = false;  // -S
     bool show_help = false;
     bool show_version = false;
     bool show_log_items = false;  // -d help
