@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+BUILD = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
 REPEAT = 3
 WORKLOADS = [
     # name, rom, guest instructions executed
@@ -29,7 +29,23 @@ def timed(cmd):
     return best
 
 
+def tracing_cost():
+    """The price of tracing: the same workload with logging off, with log
+    items on that never fire in the hot path, and with -d exec to /dev/null."""
+    name, rom, insns = WORKLOADS[0]
+    base = [BUILD + "/nomad86", "-bios", rom, "-display", "none", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    rows = [("tracing off", []), ("-d unimp,guest_errors", ["-d", "unimp,guest_errors"]),
+            ("-d exec -D /dev/null", ["-d", "exec", "-D", "/dev/null"])]
+    times = [(label, timed(base + extra)) for label, extra in rows]
+    print("\n%-24s %10s %10s" % ("tracing (" + name + ")", "time (s)", "vs off"))
+    for label, t in times:
+        print("%-24s %10.3f %10.3f" % (label, t, t / times[0][1]))
+
+
 def main():
+    if "--tracing" in sys.argv:
+        tracing_cost()
+        return
     qemu = shutil.which("qemu-system-i386")
     print("%-10s %12s %14s %12s %10s" % ("workload", "nomad86 (s)", "guest MIPS", "qemu (s)", "qemu/nomad"))
     for name, rom, insns in WORKLOADS:

@@ -1,5 +1,7 @@
 #include "core/log.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace nomad86 {
@@ -56,6 +58,44 @@ bool Logger::parse_mask(std::string_view list, uint32_t* mask, std::string* erro
         }
     }
     *mask = result;
+    return true;
+}
+
+bool Logger::parse_filter(std::string_view list, std::vector<std::pair<uint64_t, uint64_t>>* ranges,
+                          std::string* error) {
+    ranges->clear();
+    auto number = [](std::string_view text, uint64_t* v) {
+        std::string t(text);
+        if (t.empty()) return false;
+        char* end = nullptr;
+        errno = 0;
+        *v = strtoull(t.c_str(), &end, 0);
+        return errno == 0 && end && *end == '\0';
+    };
+    while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+        uint64_t a, b;
+        size_t dots = item.find("..");
+        size_t plus = item.find('+');
+        size_t minus = item.find('-');
+        bool ok = false;
+        if (dots != std::string_view::npos) {
+            ok = number(item.substr(0, dots), &a) && number(item.substr(dots + 2), &b) && a <= b;
+            if (ok) ranges->push_back({a, b});
+        } else if (plus != std::string_view::npos) {
+            ok = number(item.substr(0, plus), &a) && number(item.substr(plus + 1), &b) && b > 0;
+            if (ok) ranges->push_back({a, a + b - 1});
+        } else if (minus != std::string_view::npos) {
+            ok = number(item.substr(0, minus), &a) && number(item.substr(minus + 1), &b) && b > 0 && b <= a + 1;
+            if (ok) ranges->push_back({a - b + 1, a});
+        }
+        if (!ok) {
+            *error = "-dfilter: bad range '" + std::string(item) + "' (use A..B, A+LEN or A-LEN)";
+            return false;
+        }
+    }
     return true;
 }
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace nomad86 {
 
@@ -43,6 +45,19 @@ public:
     static bool parse_mask(std::string_view list, uint32_t* mask, std::string* error);
 
     void set_mask(uint32_t mask) { mask_ = mask; }
+
+    // -dfilter: address ranges the address-based items (in_asm, exec, cpu)
+    // are limited to. "A..B" (inclusive), "A+LEN", "A-LEN" (the LEN bytes
+    // before A), comma separated, numbers in C syntax. Empty: everything.
+    static bool parse_filter(std::string_view list, std::vector<std::pair<uint64_t, uint64_t>>* ranges,
+                             std::string* error);
+    void set_filter(std::vector<std::pair<uint64_t, uint64_t>> ranges) { filter_ = std::move(ranges); }
+    bool in_filter(uint64_t address) const {
+        if (filter_.empty()) return true;
+        for (const auto& [first, last] : filter_)
+            if (address >= first && address <= last) return true;
+        return false;
+    }
     uint32_t mask() const { return mask_; }
     bool enabled(uint32_t item) const { return (mask_ & item) != 0; }
     // Sends the log to a file instead of stderr. Returns false if it cannot be opened.
@@ -56,6 +71,7 @@ public:
 private:
     uint32_t mask_ = 0;
     FILE* out_ = nullptr;
+    std::vector<std::pair<uint64_t, uint64_t>> filter_;  // inclusive [first, last]
 };
 
 }  // namespace nomad86

@@ -54,6 +54,7 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
       io_(&log_),
       ctx_{io_, memory_, clock_, log_, *this} {
     log_.set_mask(config.log_mask);
+    log_.set_filter(config.log_filter);
     if (!config.log_file.empty() && !log_.open_file(config.log_file))
         throw MachineError("cannot open log file '" + config.log_file + "'");
     std::string problem = check_firmware_size(firmware.size());
@@ -61,6 +62,7 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
     map_firmware(firmware);
 
     cpu_ = std::make_unique<Cpu>(CpuBus{memory_, io_, clock_, log_, *this});
+    if (config.one_insn_per_block) cpu_->set_one_insn_per_block(true);
     serial_backend_ = make_backend(config.serial, "serial");
     debugcon_backend_ = make_backend(config.debugcon, "debugcon");
 

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/types.h"
 
@@ -31,6 +33,8 @@ struct MachineConfig {
     bool no_reboot = false;       // triple fault / reset request exits instead
     uint32_t log_mask = 0;        // -d
     std::string log_file;         // -D
+    std::vector<std::pair<uint64_t, uint64_t>> log_filter;  // -dfilter, inclusive ranges
+    bool one_insn_per_block = false;  // -one-insn-per-tb
     bool nographic = false;
 };
 

@@ -184,15 +184,15 @@ const ZydisDecoder& BlockDecoder::decoder_for(DecodeMode mode) const {
 }
 
 void BlockDecoder::decode(DecodedBlock& block, const uint8_t* bytes, size_t available, size_t page_bytes,
-                          uint64_t linear_pc, Logger* log) const {
+                          uint64_t linear_pc, Logger* log, unsigned max_insns) const {
     const ZydisDecoder& dec = decoder_for(block.key.mode);
     const HandlerTable& handlers = handler_table();
-    bool trace = log && log->enabled(kLogInAsm);
+    bool trace = log && log->enabled(kLogInAsm) && log->in_filter(linear_pc);
     if (trace) log->log(kLogInAsm, "IN: phys=0x%08" PRIx64 "\n", block.key.phys);
     size_t pos = 0;
     block.insns.clear();
     block.last_page = block.first_page;
-    while (block.insns.size() < kMaxInsnsPerBlock && pos < page_bytes) {
+    while (block.insns.size() < max_insns && pos < page_bytes) {
         ZydisDecodedInstruction zi;
         ZydisDecodedOperand zops[ZYDIS_MAX_OPERAND_COUNT];
         DecodedInsn insn;

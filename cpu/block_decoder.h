@@ -25,7 +25,7 @@ public:
     // size limit. An undecodable instruction becomes a #UD instruction, so a
     // block always holds at least one instruction.
     void decode(DecodedBlock& block, const uint8_t* bytes, size_t available, size_t page_bytes,
-                uint64_t linear_pc, Logger* log) const;
+                uint64_t linear_pc, Logger* log, unsigned max_insns = kMaxInsnsPerBlock) const;
 
     // Zydis disassembly of one instruction (traces, debugger, monitor).
     std::string disassemble(DecodeMode mode, const uint8_t* bytes, size_t len, uint64_t pc) const;

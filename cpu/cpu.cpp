@@ -282,7 +282,7 @@ const DecodedBlock* Cpu::lookup_block() {
     // The next page's first bytes, for an instruction that crosses into it.
     const GuestPhys next = translate(GuestVirt(linear + page_bytes), AccessKind::kExecute, s.cpl < 3);
     bus_.memory.read_bytes(next, bytes + page_bytes, 15);
-    decoder_->decode(*block, bytes, page_bytes + 15, page_bytes, linear, &bus_.log);
+    decoder_->decode(*block, bytes, page_bytes + 15, page_bytes, linear, &bus_.log, max_block_insns_);
     if (block->last_page != block->first_page) block->last_page = next.page();
     return blocks_->insert(std::move(block));
 }
@@ -314,6 +314,7 @@ bool Cpu::handle_events() {
 
 void Cpu::trace_block(const DecodedBlock& block) {
     Logger& log = bus_.log;
+    if (!log.in_filter(linear_pc())) return;
     if (log.enabled(kLogCpu)) {
         log.log(kLogCpu,
                 "EAX=%08" PRIx64 " EBX=%08" PRIx64 " ECX=%08" PRIx64 " EDX=%08" PRIx64 "\n"

@@ -125,6 +125,12 @@ public:
     // Describes the CPU's state (snapshots, migration, debugger).
     void describe(StateVisitor& v) { s.describe(v); }
     Logger& log() { return bus_.log; }
+    // -one-insn-per-tb: every decoded block holds one instruction, so the
+    // -d cpu,exec traces become per-instruction traces.
+    void set_one_insn_per_block(bool on) {
+        max_block_insns_ = on ? 1 : 64;
+        flush_decoded_blocks();
+    }
 
     // ---- the handlers' side ----
     CpuState s;
@@ -254,6 +260,7 @@ private:
     std::unique_ptr<BlockDecoder> decoder_;
     uint64_t instret_ = 0;
     uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
+    unsigned max_block_insns_ = 64;
     bool debug_active_ = false;
     bool debug_hit_ = false;
     bool interrupts_masked_ = false;

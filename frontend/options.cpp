@@ -230,6 +230,10 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
         } else if (opt == "-D") {
             if (!value(&v)) return false;
             cfg.log_file = v;
+        } else if (opt == "-dfilter") {
+            if (!value(&v) || !Logger::parse_filter(v, &cfg.log_filter, error)) return false;
+        } else if (opt == "-one-insn-per-tb" || opt == "-singlestep") {
+            cfg.one_insn_per_block = true;
         } else if (opt == "-s") {
             out->gdb.enabled = true;
             out->gdb.host.clear();
@@ -277,6 +281,8 @@ std::string usage_text() {
            "  -monitor DEV        HMP monitor: stdio, none, tcp:HOST:PORT,server,nowait,\n"
            "                      unix:PATH,server,nowait (with -nographic: Ctrl-A c on the terminal)\n"
            "  -D FILE             write the log to FILE instead of stderr\n"
+           "  -dfilter RANGES     limit in_asm/exec/cpu logs to A..B, A+LEN or A-LEN ranges\n"
+           "  -one-insn-per-tb    one instruction per block: -d cpu,exec trace each instruction\n"
            "  -h, --help          this help\n"
            "  --version           version\n"
            "\n"

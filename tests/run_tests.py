@@ -147,6 +147,24 @@ def run_cli_tests():
             record("cli: --version format", False, repr(p.stdout))
 
 
+def run_trace_check():
+    """-d in_asm,exec,cpu with -one-insn-per-tb and -dfilter: a per-instruction
+    trace limited to the filtered range, with Zydis disassembly."""
+    name = "trace: -d in_asm,exec,cpu -one-insn-per-tb -dfilter"
+    rom = os.path.join(BUILD, "tests", "guests", "real_arith.rom")
+    with tempfile.TemporaryDirectory() as tmp:
+        log = os.path.join(tmp, "trace.log")
+        proc = subprocess.run([EXE, "-bios", rom, "-display", "none", "-device",
+                               "isa-debug-exit,iobase=0xf4,iosize=0x04", "-one-insn-per-tb", "-d",
+                               "in_asm,exec,cpu", "-D", log, "-dfilter", "0xf0000..0xf0002"],
+                              capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        text = open(log, errors="replace").read() if os.path.exists(log) else ""
+    traces = re.findall(r"^Trace: f000:0000000([0-9a-f]) ", text, re.M)
+    ok = proc.returncode == 33 and traces[:3] == ["0", "1", "2"] and "0x000f0000:  fa" in text \
+        and "cli" in text and "EAX=" in text and "f000:00000003" not in text
+    record(name, ok, "" if ok else "exit %d, traces %r, log head:\n%s" % (proc.returncode, traces[:5], text[:1500]))
+
+
 def run_demo():
     """Boots the default guest the README boots, types into it, quits with Ctrl-A x."""
     name = "e2e: default guest boots, echoes typed text, Ctrl-A x quits"
@@ -236,6 +254,7 @@ def main():
     run_unit_tests()
     run_cli_tests()
     run_guests()
+    run_trace_check()
     run_demo()
     run_conformance()
     passed = sum(1 for r in results if r[1])

@@ -79,3 +79,27 @@ TEST_CASE("options: serial defaults follow QEMU (-nographic: stdio; -display non
     REQUIRE(parse({"--version"}, &c, &err));
     CHECK(c.show_version);
 }
+
+TEST_CASE("options: -dfilter ranges and -one-insn-per-tb") {
+    CommandLine cmd;
+    std::string err;
+    REQUIRE(parse({"-dfilter", "0x1000..0x1fff,0x8000+0x10,0x100-0x10", "-one-insn-per-tb"}, &cmd, &err));
+    const auto& f = cmd.machine.log_filter;
+    REQUIRE(f.size() == 3);
+    CHECK(f[0] == std::make_pair<uint64_t, uint64_t>(0x1000, 0x1fff));
+    CHECK(f[1] == std::make_pair<uint64_t, uint64_t>(0x8000, 0x800f));
+    CHECK(f[2] == std::make_pair<uint64_t, uint64_t>(0xf1, 0x100));
+    CHECK(cmd.machine.one_insn_per_block);
+    Logger log;
+    log.set_filter(f);
+    CHECK(log.in_filter(0x1000));
+    CHECK(log.in_filter(0x1fff));
+    CHECK_FALSE(log.in_filter(0x2000));
+    CHECK(log.in_filter(0x800f));
+    CHECK_FALSE(log.in_filter(0x8010));
+    CHECK_FALSE(log.in_filter(0xf0));
+    for (const char* bad : {"5..2", "0x10+0", "zz..0x10", "0x10", "1-5"}) {
+        CommandLine c;
+        CHECK_FALSE(parse({"-dfilter", bad}, &c, &err));
+    }
+}
