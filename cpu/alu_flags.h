@@ -28,17 +28,22 @@ inline bool parity8(uint64_t v) { return !__builtin_parity(unsigned(v & 0xff)); 
 
 // Guest arithmetic flags in, host arithmetic flags out. The stack pointer
 // steps over the red zone before pushing, since the compiler may keep data
-// there; LEA leaves the flags alone.
+// there; LEA leaves the flags alone. POPFQ is slow (it dominated the
+// interpreter's ALU handlers), so instructions whose result flags do not
+// depend on the incoming ones skip it (N86_NO_FLAGS_IN), and ADC/SBB load
+// only CF with BT (N86_CF_IN).
 #define N86_FLAGS_IN "lea -128(%%rsp), %%rsp\n\tpushq %[fi]\n\tpopfq\n\t"
+#define N86_NO_FLAGS_IN "lea -128(%%rsp), %%rsp\n\t"
+#define N86_CF_IN "lea -128(%%rsp), %%rsp\n\tbtl $0, %k[fi]\n\t"
 #define N86_FLAGS_OUT "\n\tpushfq\n\tpopq %[fo]\n\tlea 128(%%rsp), %%rsp"
 
 // Two-operand instruction `dst op= src` (ADD, ADC, SUB, SBB, AND, OR, XOR,
 // CMP, TEST, BT*, BSF, BSR, IMUL r,r/m ...). T is uint8_t/16/32.
-#define N86_DEFINE_OP2(name, text)                                                                        \
+#define N86_DEFINE_OP2_IN(name, text, flags_in)                                                           \
     template <typename T>                                                                                 \
     inline T name(T d, T src, uint32_t& f) {                                                              \
         uint64_t fo;                                                                                      \
-        asm(N86_FLAGS_IN text " %[s], %[d]" N86_FLAGS_OUT                                                 \
+        asm(flags_in text " %[s], %[d]" N86_FLAGS_OUT                                                     \
             : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
             : [s] "r"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                          \
             : "cc", "memory");                                                                            \
@@ -46,13 +51,18 @@ inline bool parity8(uint64_t v) { return !__builtin_parity(unsigned(v & 0xff)); 
         return d;                                                                                         \
     }
 
-N86_DEFINE_OP2(h_add, "add")
-N86_DEFINE_OP2(h_adc, "adc")
-N86_DEFINE_OP2(h_sub, "sub")
-N86_DEFINE_OP2(h_sbb, "sbb")
-N86_DEFINE_OP2(h_and, "and")
-N86_DEFINE_OP2(h_or, "or")
-N86_DEFINE_OP2(h_xor, "xor")
+#define N86_DEFINE_OP2(name, text) N86_DEFINE_OP2_IN(name, text, N86_FLAGS_IN)
+
+// All six flags are outputs only (AND/OR/XOR leave AF undefined; Intel
+// clears it whatever it was).
+N86_DEFINE_OP2_IN(h_add, "add", N86_NO_FLAGS_IN)
+N86_DEFINE_OP2_IN(h_sub, "sub", N86_NO_FLAGS_IN)
+N86_DEFINE_OP2_IN(h_and, "and", N86_NO_FLAGS_IN)
+N86_DEFINE_OP2_IN(h_or, "or", N86_NO_FLAGS_IN)
+N86_DEFINE_OP2_IN(h_xor, "xor", N86_NO_FLAGS_IN)
+// CF is the only input.
+N86_DEFINE_OP2_IN(h_adc, "adc", N86_CF_IN)
+N86_DEFINE_OP2_IN(h_sbb, "sbb", N86_CF_IN)
 N86_DEFINE_OP2(h_bsf, "bsf")
 N86_DEFINE_OP2(h_bsr, "bsr")
 N86_DEFINE_OP2(h_bt, "bt")
@@ -61,21 +71,24 @@ N86_DEFINE_OP2(h_btr, "btr")
 N86_DEFINE_OP2(h_btc, "btc")
 
 // One-operand instruction (INC, DEC, NEG).
-#define N86_DEFINE_OP1(name, text)                                                                        \
+// `kept` are the guest flags the instruction leaves alone (INC/DEC keep CF):
+// they are merged back in C++ instead of being loaded into the host.
+#define N86_DEFINE_OP1(name, text, kept)                                                                  \
     template <typename T>                                                                                 \
     inline T name(T d, uint32_t& f) {                                                                     \
         uint64_t fo;                                                                                      \
-        asm(N86_FLAGS_IN text " %[d]" N86_FLAGS_OUT                                                       \
+        asm(N86_NO_FLAGS_IN text " %[d]" N86_FLAGS_OUT                                                    \
             : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
-            : [fi] "r"(uint64_t(f & flags::ARITH))                                                        \
+            :                                                                                             \
             : "cc", "memory");                                                                            \
-        f = (f & ~flags::ARITH) | (uint32_t(fo) & flags::ARITH);                                          \
+        constexpr uint32_t kOut = flags::ARITH & ~uint32_t(kept);                                         \
+        f = (f & ~kOut) | (uint32_t(fo) & kOut);                                                          \
         return d;                                                                                         \
     }
 
-N86_DEFINE_OP1(h_inc, "inc")
-N86_DEFINE_OP1(h_dec, "dec")
-N86_DEFINE_OP1(h_neg, "neg")
+N86_DEFINE_OP1(h_inc, "inc", flags::CF)
+N86_DEFINE_OP1(h_dec, "dec", flags::CF)
+N86_DEFINE_OP1(h_neg, "neg", 0)
 
 // Shifts and rotates by CL (count as given; the host masks it to 5 bits
 // for 8/16/32-bit operands exactly as the guest does).
