@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 
 PACKAGES=(meson ninja-build g++ pkg-config nasm python3
           libasmjit-dev libzydis-dev libsdl2-dev libboost-dev doctest-dev
-          zlib1g-dev)
+          zlib1g-dev gdb)
 
 install_missing() {
     local missing=()

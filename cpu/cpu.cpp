@@ -293,6 +293,10 @@ bool Cpu::handle_events() {
     if (shutdown_) return true;
     if (stop_requested_) {
         stop_requested_ = false;
+        // An interrupt raised together with the stop (input that arrived
+        // while paused) must still be seen by the next run(), or a halted
+        // CPU would wait for an edge that never comes on a level line.
+        if (intr_line_) events_pending_ = true;
         return true;
     }
     if (intr_line_ && !interrupts_masked_) {

@@ -97,12 +97,19 @@ int main(int argc, char** argv) {
     }
     if (cmd.start_paused) machine->pause();
 
+    // The terminal carries the serial console (-serial stdio, the default
+    // with -nographic) and/or the monitor (-monitor stdio, and the default
+    // monitor with -nographic); with both, Ctrl-A c switches, as QEMU's mux.
     const bool serial_on_terminal = cfg.serial.kind == CharDevSpec::Kind::kStdio;
-    Terminal terminal(serial_on_terminal ? machine->serial_backend() : nullptr,
-                      [&machine] { machine->request_exit(0); });
-    if (serial_on_terminal) terminal.enable_raw();
+    const bool monitor_on_terminal = cmd.monitor.kind == MonitorSpec::Kind::kStdio ||
+                                     (cmd.monitor.kind == MonitorSpec::Kind::kDefault && cfg.nographic);
+    Terminal terminal(io, serial_on_terminal ? machine->serial_backend() : nullptr,
+                      monitor_on_terminal ? &monitor : nullptr, [&machine] { machine->request_exit(0); });
+    if (serial_on_terminal || monitor_on_terminal) {
+        terminal.enable_raw();
+        terminal.start();
+    }
     machine->set_input_poller([&](int64_t timeout_ns) {
-        if (serial_on_terminal) terminal.poll(0);
         const int64_t slice = timeout_ns < 5'000'000 ? timeout_ns : 5'000'000;
         if (slice <= 0) {
             io.poll();

@@ -3,8 +3,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <poll.h>
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <boost/asio/buffer.hpp>
 
 namespace nomad86 {
 
@@ -23,9 +25,18 @@ void restore_on_signal(int sig) {
 }
 }  // namespace
 
-Terminal::Terminal(CharBackend* input, std::function<void()> on_quit) : input_(input), on_quit_(std::move(on_quit)) {}
+Terminal::Terminal(boost::asio::io_context& io, CharBackend* serial, Monitor* monitor, std::function<void()> on_quit)
+    : io_(io), serial_(serial), monitor_(monitor), on_quit_(std::move(on_quit)) {
+    if (monitor_) reader_ = std::make_unique<MonitorLineReader>(*monitor_, true);
+}
 
-Terminal::~Terminal() { restore(); }
+Terminal::~Terminal() {
+    if (in_) {
+        boost::system::error_code ec;
+        in_->close(ec);  // our own descriptor (see start()), not fd 0
+    }
+    restore();
+}
 
 void Terminal::enable_raw() {
     if (raw_ || !isatty(STDIN_FILENO)) return;
@@ -56,11 +67,69 @@ void Terminal::restore() {
     raw_ = false;
 }
 
-void Terminal::print(const char* text) {
-    // Raw mode: the terminal does no NL -> CR NL for us on input echo, but
-    // OPOST is kept, so plain \n is fine.
-    fputs(text, stdout);
+void Terminal::start() {
+    if (in_ || (!serial_ && !monitor_)) return;
+    // Asio puts the descriptor in non-blocking mode. That flag lives in the
+    // open file description, which a shell shares between stdin, stdout and
+    // stderr on a terminal, so stdin is reopened (a new description of the
+    // same tty or pipe) and only that one becomes non-blocking.
+    int fd = open("/proc/self/fd/0", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+        eof_ = true;
+        return;
+    }
+    in_ = std::make_unique<boost::asio::posix::stream_descriptor>(io_);
+    boost::system::error_code ec;
+    in_->assign(fd, ec);
+    if (ec) {
+        ::close(fd);
+        in_.reset();
+        eof_ = true;
+        return;
+    }
+    if (monitor_ && !serial_) {
+        // The monitor alone on the terminal: it has the focus from the start.
+        monitor_focus_ = banner_shown_ = true;
+        print(monitor_crlf(Monitor::banner()) + Monitor::kPrompt);
+    }
+    read_next();
+}
+
+void Terminal::read_next() {
+    in_->async_read_some(boost::asio::buffer(buf_), [this](const boost::system::error_code& ec, size_t n) {
+        if (ec) {
+            // Input closed (CI, a pipe that ended) or unusable: stop watching it.
+            if (ec != boost::asio::error::operation_aborted) eof_ = true;
+            return;
+        }
+        handle_input(buf_, n);
+        if (!eof_) read_next();
+    });
+}
+
+void Terminal::print(const std::string& text) {
+    fwrite(text.data(), 1, text.size(), stdout);
     fflush(stdout);
+}
+
+void Terminal::focus_monitor(bool on) {
+    if (!monitor_) return;
+    monitor_focus_ = on;
+    if (on) {
+        std::string out = "\r\n";
+        if (!banner_shown_) out += monitor_crlf(Monitor::banner());
+        banner_shown_ = true;
+        reader_->reset();
+        print(out + Monitor::kPrompt);
+    } else {
+        reader_->reset();
+        print("\r\n");
+    }
+}
+
+void Terminal::handle_input(const uint8_t* data, size_t len) {
+    for (size_t i = 0; i < len; i++) handle_byte(data[i]);
 }
 
 void Terminal::handle_byte(uint8_t b) {
@@ -69,22 +138,23 @@ void Terminal::handle_byte(uint8_t b) {
         switch (b) {
         case 'x':
         case 'X':
-            print("nomad86: terminated\n");
+            print("nomad86: terminated\r\n");
             if (on_quit_) on_quit_();
             return;
         case 'h':
         case 'H':
         case '?':
-            print("\nC-a h    print this help\n"
-                  "C-a x    exit emulator\n"
-                  "C-a c    switch between console and monitor (not available yet)\n"
-                  "C-a C-a  sends C-a\n");
+            print("\r\nC-a h    print this help\r\n"
+                  "C-a x    exit emulator\r\n"
+                  "C-a c    switch between console and monitor\r\n"
+                  "C-a C-a  sends C-a\r\n");
             return;
         case 'c':
-            print("\nnomad86: the monitor is not available yet\n");
+        case 'C':
+            if (serial_ && monitor_) focus_monitor(!monitor_focus_);
             return;
         case kCtrlA:
-            break;  // a literal Ctrl-A for the guest
+            break;  // a literal Ctrl-A
         default:
             return;  // unknown escape: swallowed, as QEMU does
         }
@@ -92,30 +162,10 @@ void Terminal::handle_byte(uint8_t b) {
         escape_pending_ = true;
         return;
     }
-    if (input_) input_->push_input(b);
-}
-
-void Terminal::poll(int64_t timeout_ns) {
-    if (eof_) {
-        if (timeout_ns > 0) {
-            timespec ts{timeout_ns / 1000000000, long(timeout_ns % 1000000000)};
-            nanosleep(&ts, nullptr);
-        }
-        return;
-    }
-    pollfd pfd{STDIN_FILENO, POLLIN, 0};
-    int ms = int((timeout_ns + 999999) / 1000000);
-    int r = ::poll(&pfd, 1, ms);
-    if (r <= 0) return;
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
-        uint8_t buf[256];
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-        if (n <= 0) {
-            // Input closed (CI, a pipe that ended): stop watching it.
-            eof_ = true;
-            return;
-        }
-        for (ssize_t i = 0; i < n; i++) handle_byte(buf[i]);
+    if (monitor_focus_) {
+        print(reader_->feed(&b, 1));
+    } else if (serial_) {
+        serial_->push_input(b);
     }
 }
 

@@ -61,6 +61,16 @@ public:
         return a >= kLegacyHoleEnd && a + len <= ram_size_ && a + len >= a;
     }
 
+    // What backs one physical byte (debugger accesses, which must not touch
+    // MMIO or unbacked holes).
+    enum class Backing : uint8_t { kNone, kRam, kRom, kMmio };
+    Backing backing(GuestPhys addr) const {
+        if (is_ram(addr, 1)) return Backing::kRam;
+        const Region* r = find_region(addr.value);
+        if (!r) return Backing::kNone;
+        return r->mmio ? Backing::kMmio : Backing::kRom;
+    }
+
     // Sized access with full dispatch. size is 1, 2, 4 or 8; little-endian.
     uint64_t read(GuestPhys addr, unsigned size) {
         if (is_ram(addr, size)) [[likely]] {

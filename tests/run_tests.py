@@ -245,6 +245,22 @@ def run_conformance():
                                                           "200000", "--seed", str(seed)], 600)
 
 
+def run_python_suite(relpath, label):
+    """A suite in its own module exposing run(build_dir, record)."""
+    import importlib.util
+    path = os.path.join(ROOT, relpath)
+    if not os.path.exists(path):
+        record(label, False, path + " is missing")
+        return
+    spec = importlib.util.spec_from_file_location(label.replace(" ", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        module.run(BUILD, record)
+    except Exception as e:  # a broken suite is a failure, not a crash of the runner
+        record(label, False, "%s: %s" % (type(e).__name__, e))
+
+
 def main():
     if not os.path.exists(EXE):
         print("nomad86 executable missing: %s" % EXE)
@@ -256,6 +272,8 @@ def main():
     run_guests()
     run_trace_check()
     run_demo()
+    run_python_suite("tests/gdb/gdb_suite.py", "gdb suite")
+    run_python_suite("tests/monitor/monitor_suite.py", "monitor suite")
     run_conformance()
     passed = sum(1 for r in results if r[1])
     failed = sum(1 for r in results if not r[1])
