@@ -101,7 +101,20 @@ void Machine::reset() {
     memory_.set_a20(true);
     for (Device* d : devices_) d->reset();
     cpu_->reset();
+    if (kernel_boot_) {
+        // Validated when it was first loaded: loading the same images into
+        // the same RAM again cannot fail.
+        load_kernel_image(*kernel_boot_, memory_, cpu_->state());
+        cpu_->flush_decoded_blocks();
+    }
     reset_requested_ = false;
+}
+
+void Machine::load_kernel(KernelBoot boot) {
+    auto images = std::make_unique<KernelBoot>(std::move(boot));
+    load_kernel_image(*images, memory_, cpu_->state());
+    cpu_->flush_decoded_blocks();
+    kernel_boot_ = std::move(images);
 }
 
 void Machine::request_exit(int status) {

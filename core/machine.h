@@ -12,6 +12,7 @@
 #include "core/char_backend.h"
 #include "core/clock.h"
 #include "core/device.h"
+#include "core/kernel_image.h"
 #include "core/log.h"
 #include "core/machine_config.h"
 #include "core/machine_control.h"
@@ -93,7 +94,16 @@ public:
     Pic8259Pair& pic() { return *pic_; }
     PostCode& post_code() { return *post_; }
 
-    // System reset: CPU and devices to their reset state, RAM kept.
+    // Direct kernel boot (-kernel): loads a Linux bzImage or a Multiboot
+    // kernel with its initrd/modules and command line, and puts the CPU at
+    // its entry. The images are kept: every system reset loads them again
+    // and re-enters the kernel, as QEMU's direct boot does. Throws
+    // MachineError (one line) on an image that cannot be booted.
+    void load_kernel(KernelBoot boot);
+    bool has_kernel() const { return kernel_boot_ != nullptr; }
+
+    // System reset: CPU and devices to their reset state, RAM kept (with
+    // -kernel, the kernel is loaded again and the CPU starts at its entry).
     void reset();
     // Every component's state, in a fixed order (snapshots, migration).
     void describe(StateVisitor& v);
@@ -128,6 +138,7 @@ private:
     std::unique_ptr<DebugExit> debug_exit_;
     std::unique_ptr<FpuError> fpu_error_;
     std::vector<Device*> devices_;
+    std::unique_ptr<KernelBoot> kernel_boot_;  // -kernel: re-entered on reset
     std::function<void(int64_t)> input_poller_;
     std::function<void()> debug_stop_handler_;
     bool paused_ = false;

@@ -27,6 +27,9 @@ struct DebugExitSpec {
 struct MachineConfig {
     uint64_t ram_size = 128 * MiB;
     std::string bios_path;        // empty: the project's own firmware ROM
+    std::string kernel_path;      // -kernel: direct boot of a Linux bzImage or a Multiboot kernel
+    std::string initrd_path;      // -initrd: Linux initrd, or Multiboot modules "FILE ARGS,FILE ARGS"
+    std::string append;           // -append: the kernel command line
     CharDevSpec serial;           // COM1
     CharDevSpec debugcon;         // port 0xE9
     DebugExitSpec debug_exit;

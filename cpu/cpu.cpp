@@ -53,6 +53,7 @@ void Cpu::reset() {
     delivering_vector_ = -1;
     tsc_origin_ns_ = bus_.clock.now_ns();
     blocks_->flush();
+    tlb_.flush_all();
     events_pending_ = true;
     if (bus_.log.enabled(kLogCpuReset)) bus_.log.log(kLogCpuReset, "CPU Reset: CS=f000 EIP=0000fff0\n");
 }
@@ -155,17 +156,63 @@ void Cpu::check_write(SegReg seg, uint64_t offset, unsigned size) {
     check_segment_access(seg, offset, size, AccessKind::kWrite);
 }
 
-GuestPhys Cpu::translate(GuestVirt addr, AccessKind, bool) {
-    // No paging yet: linear is physical, truncated to 32 bits, through A20.
-    return GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask());
+bool Cpu::try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestPhys* out, uint32_t* error) {
+    const uint64_t linear = addr.value & 0xffffffffull;
+    if (!(s.cr0 & cr0::PG)) {
+        *out = GuestPhys(linear & bus_.memory.a20_mask());
+        return true;
+    }
+    if (tlb_.lookup(linear, kind, !supervisor, out)) return true;
+    const WalkResult w = walk_page_tables(paging_regs(), linear, kind, !supervisor, bus_.memory);
+    if (!w.ok) {
+        *error = w.error;
+        return false;
+    }
+    tlb_.fill(linear, w, s.cr0 & cr0::WP);
+    *out = w.phys;
+    return true;
 }
 
-uint64_t Cpu::read_linear(GuestVirt addr, unsigned size, bool supervisor) {
-    return bus_.memory.read(translate(addr, AccessKind::kRead, supervisor), size);
+GuestPhys Cpu::translate_miss(uint64_t linear, AccessKind kind, bool supervisor) {
+    const WalkResult w = walk_page_tables(paging_regs(), linear, kind, !supervisor, bus_.memory);
+    if (!w.ok) [[unlikely]] {
+        if (bus_.log.enabled(kLogMmu))
+            bus_.log.log(kLogMmu, "mmu: #PF linear %08" PRIx64 " error %x\n", linear, w.error);
+        s.cr2 = linear;
+        raise(kPF, w.error);
+    }
+    tlb_.fill(linear, w, s.cr0 & cr0::WP);
+    return w.phys;
 }
 
-void Cpu::write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor) {
-    bus_.memory.write(translate(addr, AccessKind::kWrite, supervisor), size, value);
+uint64_t Cpu::read_linear_paged(uint64_t linear, unsigned size, bool supervisor) {
+    const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+    const GuestPhys first = translate(GuestVirt(linear), AccessKind::kRead, supervisor);
+    if (size <= in_page) [[likely]]
+        return bus_.memory.read(first, size);
+    const GuestPhys second = translate(GuestVirt((linear + in_page) & 0xffffffffull), AccessKind::kRead, supervisor);
+    uint64_t v = 0;
+    for (unsigned i = 0; i < size; i++) {
+        const GuestPhys p = i < in_page ? first + i : second + (i - in_page);
+        v |= bus_.memory.read(p, 1) << (8 * i);
+    }
+    return v;
+}
+
+void Cpu::write_linear_paged(uint64_t linear, unsigned size, uint64_t value, bool supervisor) {
+    const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+    const GuestPhys first = translate(GuestVirt(linear), AccessKind::kWrite, supervisor);
+    if (size <= in_page) [[likely]] {
+        bus_.memory.write(first, size, value);
+        return;
+    }
+    // Both pages are checked before any byte is written.
+    const GuestPhys second =
+        translate(GuestVirt((linear + in_page) & 0xffffffffull), AccessKind::kWrite, supervisor);
+    for (unsigned i = 0; i < size; i++) {
+        const GuestPhys p = i < in_page ? first + i : second + (i - in_page);
+        bus_.memory.write(p, 1, (value >> (8 * i)) & 0xff);
+    }
 }
 
 uint64_t Cpu::read_mem(SegReg seg, uint64_t offset, unsigned size) {
@@ -271,7 +318,19 @@ const DecodedBlock* Cpu::lookup_block() {
                             : cs.big()                          ? DecodeMode::kProt32
                                                                 : DecodeMode::kProt16;
     const BlockKey key{phys.value, mode};
-    if (const DecodedBlock* b = blocks_->find(key)) return b;
+    if (const DecodedBlock* b = blocks_->find(key)) {
+        if (b->last_page == b->first_page) [[likely]]
+            return b;
+        // An instruction that crosses into the next page: its bytes there
+        // came through the mapping of that time, which may have changed.
+        const uint64_t next_linear = (linear + kPageSize - phys.page_offset()) & 0xffffffffull;
+        GuestPhys next;
+        uint32_t error;
+        if (try_translate(GuestVirt(next_linear), AccessKind::kExecute, s.cpl < 3, &next, &error) &&
+            next.page() == b->last_page)
+            return b;
+        blocks_->code_page_written(b->first_page);  // retire it and decode again
+    }
 
     auto block = std::make_unique<DecodedBlock>();
     block->key = key;
@@ -280,9 +339,20 @@ const DecodedBlock* Cpu::lookup_block() {
     uint8_t bytes[kPageSize + 16];
     bus_.memory.read_bytes(phys, bytes, page_bytes);
     // The next page's first bytes, for an instruction that crosses into it.
-    const GuestPhys next = translate(GuestVirt(linear + page_bytes), AccessKind::kExecute, s.cpl < 3);
-    bus_.memory.read_bytes(next, bytes + page_bytes, 15);
-    decoder_->decode(*block, bytes, page_bytes + 15, page_bytes, linear, &bus_.log, max_block_insns_);
+    // Fetching them must not fault unless an instruction needs them: the
+    // decoder stops before an instruction that runs past what was fetched.
+    const GuestVirt next_linear((linear + page_bytes) & 0xffffffffull);
+    GuestPhys next;
+    uint32_t next_error = 0;
+    const bool next_ok = try_translate(next_linear, AccessKind::kExecute, s.cpl < 3, &next, &next_error);
+    if (next_ok) bus_.memory.read_bytes(next, bytes + page_bytes, 15);
+    decoder_->decode(*block, bytes, page_bytes + (next_ok ? 15 : 0), page_bytes, linear, &bus_.log,
+                     max_block_insns_);
+    if (!next_ok && page_bytes < 15 && block->insns.size() == 1 && block->insns[0].mnemonic == ZYDIS_MNEMONIC_INVALID) {
+        // The first instruction needs bytes of the next page, which faults.
+        s.cr2 = next_linear.value;
+        raise(kPF, next_error);
+    }
     if (block->last_page != block->first_page) block->last_page = next.page();
     return blocks_->insert(std::move(block));
 }

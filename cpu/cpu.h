@@ -27,7 +27,9 @@
 #include "cpu/debug_points.h"
 #include "cpu/insn.h"
 #include "mmu/io_bus.h"
+#include "mmu/page_walker.h"
 #include "mmu/phys_memory.h"
+#include "mmu/tlb.h"
 
 namespace nomad86 {
 
@@ -59,8 +61,6 @@ enum class InterruptSource : uint8_t {
     kSoftware,     // INT n, INT3, INTO: gate DPL is checked against CPL
     kExternal,     // INTR from the PIC, NMI
 };
-
-enum class AccessKind : uint8_t { kRead, kWrite, kExecute };
 
 // The SS:ESP for privilege level `dpl` from the current TSS (16- or 32-bit),
 // with every check of the SDM's stack switch: #TS(TSS selector) when the entry
@@ -123,7 +123,11 @@ public:
     // tests).
     void flush_decoded_blocks();
     // Describes the CPU's state (snapshots, migration, debugger).
-    void describe(StateVisitor& v) { s.describe(v); }
+    // The TLB is a cache, not state: flushed after a load.
+    void describe(StateVisitor& v) {
+        s.describe(v);
+        tlb_.flush_all();
+    }
     Logger& log() { return bus_.log; }
     // -one-insn-per-tb: every decoded block holds one instruction, so the
     // -d cpu,exec traces become per-instruction traces.
@@ -158,11 +162,35 @@ public:
     void check_write(SegReg seg, uint64_t offset, unsigned size);
     void check_read(SegReg seg, uint64_t offset, unsigned size);
 
-    // Linear (guest-virtual) access: paging goes here when it arrives.
-    // `supervisor` marks implicit system accesses (GDT, IDT, TSS).
-    uint64_t read_linear(GuestVirt addr, unsigned size, bool supervisor = true);
-    void write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor = true);
-    GuestPhys translate(GuestVirt addr, AccessKind kind, bool supervisor);
+    // Linear (guest-virtual) access through paging (CR0.PG) and the TLB.
+    // `supervisor` marks implicit system accesses (GDT, IDT, TSS) and CPL<3
+    // accesses. An access that crosses a page boundary translates both pages
+    // before it touches memory. A page fault sets CR2 and raises #PF.
+    uint64_t read_linear(GuestVirt addr, unsigned size, bool supervisor = true) {
+        if (!(s.cr0 & cr0::PG)) [[likely]]
+            return bus_.memory.read(GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask()), size);
+        return read_linear_paged(addr.value & 0xffffffffull, size, supervisor);
+    }
+    void write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor = true) {
+        if (!(s.cr0 & cr0::PG)) [[likely]] {
+            bus_.memory.write(GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask()), size, value);
+            return;
+        }
+        write_linear_paged(addr.value & 0xffffffffull, size, value, supervisor);
+    }
+    GuestPhys translate(GuestVirt addr, AccessKind kind, bool supervisor) {
+        const uint64_t linear = addr.value & 0xffffffffull;
+        if (!(s.cr0 & cr0::PG)) [[likely]]
+            return GuestPhys(linear & bus_.memory.a20_mask());
+        GuestPhys phys;
+        if (tlb_.lookup(linear, kind, !supervisor, &phys)) [[likely]]
+            return phys;
+        return translate_miss(linear, kind, supervisor);
+    }
+    // Translation without raising: false (and the #PF error code) on a fault.
+    bool try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestPhys* out, uint32_t* error);
+    PagingRegs paging_regs() const { return PagingRegs{s.cr0, s.cr3, s.cr4, s.efer}; }
+    Tlb& tlb() { return tlb_; }
 
     // Stack: SS.B selects ESP or SP. push() writes before it moves ESP.
     uint64_t stack_pointer_mask() const { return s.seg[kSs].big() ? 0xffffffffull : 0xffffull; }
@@ -253,8 +281,12 @@ private:
     }
     void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind);
     void trace_block(const DecodedBlock& block);
+    GuestPhys translate_miss(uint64_t linear, AccessKind kind, bool supervisor);
+    uint64_t read_linear_paged(uint64_t linear, unsigned size, bool supervisor);
+    void write_linear_paged(uint64_t linear, unsigned size, uint64_t value, bool supervisor);
 
     CpuBus bus_;
+    Tlb tlb_;
     InterruptAcknowledge* pic_ = nullptr;
     std::unique_ptr<BlockCache> blocks_;
     std::unique_ptr<BlockDecoder> decoder_;

@@ -180,22 +180,40 @@ constexpr uint64_t kCr0Supported = cr0::PE | cr0::MP | cr0::EM | cr0::TS | cr0::
 constexpr uint64_t kCr4Supported = cr4::TSD | cr4::DE | cr4::PSE | cr4::PAE | cr4::MCE | cr4::PGE | cr4::PCE |
                                    cr4::OSFXSR | cr4::OSXMMEXCPT;
 
+// PAE paging loads the four PDPTEs when CR3, CR0 or CR4 is written; a
+// present PDPTE with a reserved bit set makes that write #GP(0) (SDM Vol. 3A
+// 4.4.1). The walker reads PDPTEs from memory rather than keeping them.
+void check_pdptes(Cpu& cpu, uint64_t cr0_value, uint64_t cr3_value, uint64_t cr4_value) {
+    if (!(cr0_value & cr0::PG) || !(cr4_value & cr4::PAE)) return;
+    for (uint64_t i = 0; i < 4; i++) {
+        const GuestPhys at(((cr3_value & 0xffffffe0ull) + 8 * i) & cpu.memory().a20_mask());
+        const uint64_t e = cpu.memory().read(at, 8);
+        if ((e & 1) && (e & (0x1e6ull | 0xfffffff000000000ull))) cpu.raise(kGP, 0);
+    }
+}
+
 void write_cr0(Cpu& cpu, uint64_t value) {
     CpuState& s = cpu.s;
     value = (value & kCr0Supported) | cr0::ET;  // reserved bits are ignored; ET is hardwired on a P6
     if ((value & cr0::PG) && !(value & cr0::PE)) cpu.raise(kGP, 0);
     if ((value & cr0::NW) && !(value & cr0::CD)) cpu.raise(kGP, 0);
+    if ((value & cr0::PG) && !(s.cr0 & cr0::PG)) check_pdptes(cpu, value, s.cr3, s.cr4);
     const uint64_t old = s.cr0;
     s.cr0 = value;
-    if ((old ^ value) & (cr0::PE | cr0::PG | cr0::WP)) cpu.end_block();
+    if ((old ^ value) & (cr0::PE | cr0::PG | cr0::WP)) {
+        cpu.end_block();
+        cpu.tlb().flush_all();  // WP is folded into the TLB's write tags
+    }
     if (!(value & cr0::PE)) cpu.update_cpl(0);
-    if ((value & cr0::PG) && !(old & cr0::PG) && cpu.log().enabled(kLogUnimp))
-        cpu.log().log(kLogUnimp, "unimp: CR0.PG set: paging is not implemented yet (linear = physical)\n");
 }
 
 void write_cr4(Cpu& cpu, uint64_t value) {
     if (value & ~kCr4Supported) cpu.raise(kGP, 0);
-    if ((cpu.s.cr4 ^ value) & (cr4::PSE | cr4::PAE | cr4::PGE)) cpu.end_block();
+    if ((cpu.s.cr4 ^ value) & (cr4::PSE | cr4::PAE | cr4::PGE)) check_pdptes(cpu, cpu.s.cr0, cpu.s.cr3, value);
+    if ((cpu.s.cr4 ^ value) & (cr4::PSE | cr4::PAE | cr4::PGE)) {
+        cpu.end_block();
+        cpu.tlb().flush_all();
+    }
     cpu.s.cr4 = value;
 }
 
@@ -215,7 +233,12 @@ void exec_mov_cr(Cpu& cpu, const DecodedInsn& insn) {
     switch (cr) {
     case 0: write_cr0(cpu, v); break;
     case 2: s.cr2 = v; break;
-    case 3: s.cr3 = v; break;
+    case 3:
+        check_pdptes(cpu, s.cr0, v, s.cr4);
+        s.cr3 = v;
+        cpu.tlb().flush_non_global();  // global pages survive a CR3 load (CR4.PGE)
+        cpu.end_block();
+        break;
     default: write_cr4(cpu, v); break;
     }
 }
@@ -365,8 +388,12 @@ void exec_verw(Cpu& cpu, const DecodedInsn& insn) {
 constexpr uint32_t kCpuidMaxBasic = 2;
 constexpr uint32_t kCpuidMaxExtended = 0x80000004;
 constexpr uint32_t kCpuidSignature = 0x00000633;  // family 6, model 3, stepping 3 (the reset EDX)
-// Leaf 1 EDX: exactly what is implemented: FPU, TSC, MSR, CX8, CMOV, FXSR.
-constexpr uint32_t kCpuidFeatures = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15) | (1u << 24);
+// Leaf 1 EDX: exactly what is implemented: FPU, PSE, TSC, MSR, PAE, CX8, PGE,
+// CMOV, FXSR.
+constexpr uint32_t kCpuidFeatures = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) |
+                                    (1u << 13) | (1u << 15) | (1u << 24);
+// Leaf 0x80000001 EDX: NX (EFER.NXE).
+constexpr uint32_t kCpuidExtFeatures = 1u << 20;
 
 void cpuid_leaf(uint32_t leaf, uint32_t out[4]) {
     out[0] = out[1] = out[2] = out[3] = 0;
@@ -377,6 +404,7 @@ void cpuid_leaf(uint32_t leaf, uint32_t out[4]) {
             return;
         }
         if (leaf == 0x80000000u) out[0] = kCpuidMaxExtended;
+        if (leaf == 0x80000001u) out[3] = kCpuidExtFeatures;
         if (leaf >= 0x80000002u) memcpy(out, kBrand + 16 * (leaf - 0x80000002u), 16);
         return;
     }
@@ -472,10 +500,13 @@ void exec_wrmsr(Cpu& cpu, const DecodedInsn&) {
         m.mtrr_def_type = v;
         break;
     case 0xc0000080: {
-        // Nothing in EFER is implemented yet (no SYSCALL, NX or long mode
-        // advertised): only zero bits may be written.
-        constexpr uint64_t kEferWritable = 0;
+        // Only NXE is implemented (no SYSCALL or long mode advertised).
+        constexpr uint64_t kEferWritable = efer::NXE;
         if (v & ~kEferWritable) cpu.raise(kGP, 0);
+        if ((cpu.s.efer ^ v) & efer::NXE) {
+            cpu.tlb().flush_all();  // NXE is folded into the TLB's execute tags
+            cpu.end_block();
+        }
         cpu.s.efer = v;
         break;
     }
@@ -483,7 +514,16 @@ void exec_wrmsr(Cpu& cpu, const DecodedInsn&) {
     }
 }
 
-void exec_cache_op(Cpu& cpu, const DecodedInsn&) { require_cpl0(cpu); }  // INVD, WBINVD, INVLPG: no caches/TLB yet
+void exec_cache_op(Cpu& cpu, const DecodedInsn&) { require_cpl0(cpu); }  // INVD, WBINVD: no caches
+
+void exec_invlpg(Cpu& cpu, const DecodedInsn& insn) {
+    require_cpl0(cpu);
+    // The operand is not accessed: no segment checks, no fault.
+    const Operand& op = insn.ops[0];
+    const uint64_t linear = (cpu.s.seg[op.seg].base + cpu.effective_address(insn, op)) & 0xffffffffull;
+    cpu.tlb().flush_page(linear);
+    cpu.end_block();
+}
 
 void exec_ud(Cpu& cpu, const DecodedInsn&) { cpu.raise(kUD); }
 
@@ -525,7 +565,7 @@ void register_system_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_WRMSR] = exec_wrmsr;
     t[ZYDIS_MNEMONIC_INVD] = exec_cache_op;
     t[ZYDIS_MNEMONIC_WBINVD] = exec_cache_op;
-    t[ZYDIS_MNEMONIC_INVLPG] = exec_cache_op;
+    t[ZYDIS_MNEMONIC_INVLPG] = exec_invlpg;
     t[ZYDIS_MNEMONIC_UD0] = exec_ud;
     t[ZYDIS_MNEMONIC_UD1] = exec_ud;
     t[ZYDIS_MNEMONIC_UD2] = exec_ud;

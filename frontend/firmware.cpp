@@ -8,7 +8,7 @@
 
 namespace nomad86 {
 
-bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* error) {
+bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* error, uint64_t max_size) {
     struct stat st;
     if (stat(path.c_str(), &st) != 0) {
         *error = strerror(errno);
@@ -28,7 +28,7 @@ bool read_file(const std::string& path, std::vector<uint8_t>* out, std::string* 
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
         out->insert(out->end(), buf, buf + n);
-        if (out->size() > 64 * 1024 * 1024) {
+        if (out->size() > max_size) {
             fclose(f);
             *error = "file too large";
             return false;

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "core/machine.h"
+#include "core/multiboot.h"
 #include "frontend/firmware.h"
 #include "frontend/monitor.h"
 #include "frontend/options.h"
@@ -21,6 +22,39 @@ using namespace nomad86;
 static int fail(const std::string& message) {
     fprintf(stderr, "nomad86: %s\n", message.c_str());
     return 1;
+}
+
+// -kernel/-initrd/-append: reads the images. A Multiboot kernel takes
+// -initrd as QEMU's module list ("FILE ARGS,FILE ARGS"), Linux as one file.
+static bool read_kernel_boot(const MachineConfig& cfg, KernelBoot* boot, std::string* error) {
+    const uint64_t max_size = cfg.ram_size;  // anything larger cannot fit anyway
+    std::string why;
+    const std::string too_large = "is larger than the RAM (-m " + ram_text(cfg.ram_size) + ")";
+    if (!read_file(cfg.kernel_path, &boot->kernel, &why, max_size)) {
+        *error = why == "file too large" ? "kernel '" + cfg.kernel_path + "' " + too_large
+                                         : "cannot read kernel '" + cfg.kernel_path + "': " + why;
+        return false;
+    }
+    boot->kernel_name = cfg.kernel_path;
+    boot->cmdline = cfg.append;
+    if (cfg.initrd_path.empty()) return true;
+    std::vector<ModuleSpec> specs;
+    if (detect_kernel_format(boot->kernel) == KernelFormat::kMultiboot) {
+        specs = parse_multiboot_modules(cfg.initrd_path);
+    } else {
+        specs.push_back({cfg.initrd_path, cfg.initrd_path});
+    }
+    for (const ModuleSpec& spec : specs) {
+        BootModule m;
+        m.cmdline = spec.cmdline;
+        if (!read_file(spec.path, &m.data, &why, max_size)) {
+            *error = why == "file too large" ? "initrd '" + spec.path + "' " + too_large
+                                             : "cannot read initrd '" + spec.path + "': " + why;
+            return false;
+        }
+        boot->modules.push_back(std::move(m));
+    }
+    return true;
 }
 
 int main(int argc, char** argv) {
@@ -54,11 +88,21 @@ int main(int argc, char** argv) {
     std::string size_problem = Machine::check_firmware_size(firmware.size());
     if (!size_problem.empty()) return fail("BIOS file '" + firmware_path + "' " + size_problem);
 
+    KernelBoot kernel_boot;
+    if (!cfg.kernel_path.empty() && !read_kernel_boot(cfg, &kernel_boot, &error)) return fail(error);
+
     std::unique_ptr<Machine> machine;
     try {
         machine = std::make_unique<Machine>(cfg, std::move(firmware));
     } catch (const MachineError& e) {
         return fail(e.what());
+    }
+    if (!cfg.kernel_path.empty()) {
+        try {
+            machine->load_kernel(std::move(kernel_boot));
+        } catch (const MachineError& e) {
+            return fail("cannot boot kernel '" + cfg.kernel_path + "': " + e.what());
+        }
     }
 
     // One thread: the machine loop runs guest code in slices and, between

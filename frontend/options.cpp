@@ -162,6 +162,7 @@ static bool parse_device(const std::string& text, MachineConfig* cfg, std::strin
 bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, std::string* error) {
     MachineConfig& cfg = out->machine;
     bool display_none = false;
+    bool has_initrd = false, has_append = false;
     for (size_t i = 0; i < args.size(); i++) {
         std::string opt = args[i];
         if (opt.rfind("--", 0) == 0 && opt.size() > 2) opt = opt.substr(1);  // QEMU accepts --opt too
@@ -198,6 +199,17 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
         } else if (opt == "-bios") {
             if (!value(&v)) return false;
             cfg.bios_path = v;
+        } else if (opt == "-kernel") {
+            if (!value(&v)) return false;
+            cfg.kernel_path = v;
+        } else if (opt == "-initrd") {
+            if (!value(&v)) return false;
+            cfg.initrd_path = v;
+            has_initrd = true;
+        } else if (opt == "-append") {
+            if (!value(&v)) return false;
+            cfg.append = v;
+            has_append = true;
         } else if (opt == "-nographic") {
             cfg.nographic = true;
         } else if (opt == "-display") {
@@ -250,6 +262,15 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
             return false;
         }
     }
+    // As QEMU: these only make sense with a kernel to boot.
+    if (cfg.kernel_path.empty() && has_append) {
+        *error = "-append only allowed with -kernel option";
+        return false;
+    }
+    if (cfg.kernel_path.empty() && has_initrd) {
+        *error = "-initrd only allowed with -kernel option";
+        return false;
+    }
     // Defaults as in QEMU: -nographic puts the serial port on the terminal;
     // with no display at all there is nowhere else for it to go, so the
     // terminal is the default unless -display none says otherwise.
@@ -267,6 +288,10 @@ std::string usage_text() {
            "  -m SIZE             RAM size (default 128M; suffixes K, M, G; a bare number is MiB; 1M to 3G)\n"
            "  -bios FILE          firmware image (64 KiB to 1 MiB, a multiple of 64 KiB);\n"
            "                      default: nomad86's own demo firmware\n"
+           "  -kernel FILE        boot a Linux bzImage (32-bit boot protocol) or a Multiboot kernel\n"
+           "                      directly: no firmware code runs, the CPU starts at the kernel's entry\n"
+           "  -initrd FILE        Linux: the initial ram disk; Multiboot: modules \"FILE ARGS[,FILE ARGS...]\"\n"
+           "  -append CMDLINE     the kernel command line\n"
            "  -nographic          no display; the serial port goes to this terminal\n"
            "  -display none       no display (serial defaults to null)\n"
            "  -serial DEV         COM1 back end: stdio, null or file:PATH\n"

@@ -5,9 +5,17 @@
 namespace nomad86 {
 
 uint64_t debug_translate(Machine& machine, uint64_t vaddr, bool* ok) {
-    // No paging yet: linear = physical, through the A20 gate.
-    *ok = true;
-    return (vaddr & 0xffffffffull) & machine.memory().a20_mask();
+    const Cpu& cpu = machine.cpu();
+    if (!(cpu.s.cr0 & cr0::PG)) {
+        // Linear = physical, through the A20 gate.
+        *ok = true;
+        return (vaddr & 0xffffffffull) & machine.memory().a20_mask();
+    }
+    // A page walk that sets no accessed/dirty bits and fills no TLB entry.
+    const WalkResult w =
+        walk_page_tables(cpu.paging_regs(), vaddr, AccessKind::kRead, false, machine.memory(), false);
+    *ok = w.ok;
+    return w.ok ? w.phys.value : 0;
 }
 
 namespace {

@@ -10,9 +10,10 @@ namespace nomad86 {
 
 class Machine;
 
-// Guest-virtual (linear) address to guest-physical. There is no paging yet,
-// so this is the identity within 4 GiB plus the A20 mask; paging changes only
-// this function. Sets *ok to false when the address does not translate.
+// Guest-virtual (linear) address to guest-physical: the identity within 4 GiB
+// plus the A20 mask, or with CR0.PG a page walk as a supervisor read that
+// leaves the accessed/dirty bits alone. Sets *ok to false when the address
+// does not translate.
 uint64_t debug_translate(Machine& machine, uint64_t vaddr, bool* ok);
 
 // Reads / writes `len` bytes at `addr` (guest-virtual, or guest-physical when

@@ -274,6 +274,7 @@ def main():
     run_demo()
     run_python_suite("tests/gdb/gdb_suite.py", "gdb suite")
     run_python_suite("tests/monitor/monitor_suite.py", "monitor suite")
+    run_python_suite("tests/kernel/kernel_suite.py", "kernel suite")
     run_conformance()
     passed = sum(1 for r in results if r[1])
     failed = sum(1 for r in results if not r[1])

@@ -200,7 +200,8 @@ TEST_CASE("CPUID") {
     CHECK(r.s.gpr[kRcx] == 0x6c65746e);  // "ntel"
     cpuid(1);
     CHECK(r.s.gpr[kRax] == 0x633);
-    CHECK(r.s.gpr[kRdx] == ((1u << 0) | (1u << 4) | (1u << 5) | (1u << 8) | (1u << 15) | (1u << 24)));  // FPU TSC MSR CX8 CMOV FXSR
+    CHECK(r.s.gpr[kRdx] == ((1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
+                             (1u << 15) | (1u << 24)));  // FPU PSE TSC MSR PAE CX8 PGE CMOV FXSR
     CHECK(r.s.gpr[kRcx] == 0);
     cpuid(2);
     const uint64_t l2a = r.s.gpr[kRax], l2d = r.s.gpr[kRdx];
@@ -210,7 +211,7 @@ TEST_CASE("CPUID") {
     cpuid(0x80000000);
     CHECK(r.s.gpr[kRax] == 0x80000004);
     cpuid(0x80000001);
-    CHECK(r.s.gpr[kRdx] == 0);  // no long mode, no NX, no SYSCALL
+    CHECK(r.s.gpr[kRdx] == (1u << 20));  // NX; no long mode, no SYSCALL
 }
 
 TEST_CASE("RDMSR/WRMSR") {

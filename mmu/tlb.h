@@ -1,0 +1,67 @@
+// The software TLB: a direct-mapped cache of 4 KiB translations from
+// guest-virtual page to guest-physical page (the QEMU/v86 model). Each entry
+// holds one tag per access kind (read, write, execute) and privilege
+// (supervisor, user): a tag equals the virtual page number only when that
+// kind of access is allowed without a page walk, so a lookup is one compare.
+// Write tags are filled only once the final entry's D flag is set, so the
+// first write to a clean page walks and sets D. CR0.WP and EFER.NXE are
+// folded into the tags at fill time; changing them flushes the TLB.
+//
+// Large pages (2 MiB, 4 MiB) fill 4 KiB entries that remember the large
+// page they came from, so INVLPG of any address in it drops them all.
+// The TLB is a cache, not CPU state: it is flushed on reset and state load.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "core/types.h"
+#include "mmu/page_walker.h"
+
+namespace nomad86 {
+
+class Tlb {
+public:
+    static constexpr unsigned kEntries = 1024;
+    static constexpr uint32_t kInvalid = 0xffffffffu;
+
+    Tlb() { flush_all(); }
+
+    // The physical address for `linear` if the access hits, else false.
+    bool lookup(uint64_t linear, AccessKind kind, bool user, GuestPhys* out) const {
+        const uint32_t vpn = uint32_t(linear >> kPageShift);
+        const Entry& e = entries_[vpn & (kEntries - 1)];
+        if (e.tag[tag_index(kind, user)] != vpn) return false;
+        *out = GuestPhys((uint64_t(e.phys_page) << kPageShift) | (linear & (kPageSize - 1)));
+        return true;
+    }
+    // Caches the result of a successful walk of `linear`.
+    void fill(uint64_t linear, const WalkResult& w, bool cr0_wp);
+
+    void flush_all();
+    // CR3 load: drops everything but global pages.
+    void flush_non_global();
+    // INVLPG: drops the translation of the page holding `linear` (all of a
+    // large page's entries when it came from one).
+    void flush_page(uint64_t linear);
+
+private:
+    struct Entry {
+        uint32_t tag[6];
+        uint32_t vpn;
+        uint32_t phys_page;
+        uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
+        bool global;
+    };
+    static unsigned tag_index(AccessKind kind, bool user) { return unsigned(kind) * 2 + (user ? 1 : 0); }
+    static void clear(Entry& e) {
+        for (uint32_t& t : e.tag) t = kInvalid;
+        e.vpn = kInvalid;
+        e.large_mask = 0;
+        e.global = false;
+    }
+
+    std::array<Entry, kEntries> entries_;
+    unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
+};
+
+}  // namespace nomad86

@@ -1,0 +1,151 @@
+; paging: 2-level 32-bit paging with an identity map and an alias, #PF
+; error codes and CR2, CR0.WP, INVLPG, then PAE paging with 2 MiB pages
+; (SDM Vol. 3A, chapter 4).
+;
+; Memory: page directory 0x200000, identity page table for 0-4 MiB at
+; 0x201000, page table for 0x400000-0x7fffff at 0x202000 (0x400000 ->
+; 0x300000 writable, 0x401000 -> 0x300000 read-only, 0x402000 absent);
+; PAE: PDPT 0x203000, page directory 0x204000.
+
+%include "harness.inc"
+
+PD      equ 0x200000
+PT0     equ 0x201000
+PT1     equ 0x202000
+PDPT    equ 0x203000
+PAE_PD  equ 0x204000
+CR0_PG  equ 0x80000000
+CR0_WP  equ 0x10000
+CR4_PAE equ 0x20
+
+CODE16
+start:
+  PRINT "paging: 2-level and PAE page walks, #PF, INVLPG", 10
+  ENTER_PMODE pm_main
+
+CODE32
+pm_main:
+  GROUP 1, "2-level paging: identity map and an alias"
+  xor ecx, ecx
+.fill:
+  mov eax, ecx
+  shl eax, 12
+  or eax, 3
+  mov [PT0 + ecx*4], eax
+  inc ecx
+  cmp ecx, 1024
+  jb .fill
+  mov dword [PD], PT0 | 3
+  mov dword [PD + 4], PT1 | 3
+  mov dword [PT1], 0x300003             ; 0x400000 -> 0x300000, writable
+  mov dword [PT1 + 4], 0x300001         ; 0x401000 -> 0x300000, read-only
+  mov dword [PT1 + 8], 0                ; 0x402000 absent
+  mov eax, PD
+  mov cr3, eax
+  mov eax, cr0
+  or eax, CR0_PG
+  mov cr0, eax
+  jmp short .paged
+.paged:
+  mov dword [0x400010], 0x12345678
+  ASSERT32 dword [0x300010], 0x12345678
+  ASSERT32 dword [0x401010], 0x12345678
+  mov eax, [PT1]
+  and eax, 0x60
+  ASSERT32 eax, 0x60                    ; accessed and dirty
+  mov eax, [PT1 + 4]
+  and eax, 0x60
+  ASSERT32 eax, 0x20                    ; accessed, not dirty
+  mov eax, [PD + 4]
+  and eax, 0x60
+  ASSERT32 eax, 0x20                    ; PDE: accessed only
+
+  GROUP 2, "#PF for a not-present page: error code and CR2"
+  EXPECT_EXC 14, .r1
+.f1:
+  mov eax, [0x402abc]
+  FAIL 2, "no #PF for a not-present page"
+.r1:
+  CHECK_EXC 14, 0, .f1, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, 0x402abc
+  EXPECT_EXC 14, .r2
+.f2:
+  mov dword [0x402000], 1
+  FAIL 2, "no #PF for a write to a not-present page"
+.r2:
+  CHECK_EXC 14, 2, .f2, SEL_CODE32
+
+  GROUP 3, "CR0.WP: supervisor writes to a read-only page"
+  mov dword [0x401020], 5               ; WP=0: allowed
+  ASSERT32 dword [0x300020], 5
+  mov eax, cr0
+  or eax, CR0_WP
+  mov cr0, eax
+  EXPECT_EXC 14, .r3
+.f3:
+  mov dword [0x401024], 6
+  FAIL 3, "no #PF for a write to a read-only page with WP=1"
+.r3:
+  CHECK_EXC 14, 3, .f3, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, 0x401024
+  ASSERT32 dword [0x300024], 0
+  mov eax, cr0
+  and eax, ~CR0_WP
+  mov cr0, eax
+
+  GROUP 4, "INVLPG after changing a PTE"
+  mov dword [0x301010], 0xcafe
+  mov dword [PT1], 0x301003             ; 0x400000 -> 0x301000
+  invlpg [0x400000]
+  ASSERT32 dword [0x400010], 0xcafe
+
+  GROUP 5, "PAE paging with 2 MiB pages"
+  mov eax, cr0
+  and eax, ~CR0_PG
+  mov cr0, eax
+  mov dword [PDPT], PAE_PD | 1
+  mov dword [PDPT + 4], 0
+  mov dword [PAE_PD], 0x000083          ; 0-2 MiB identity, 2 MiB page
+  mov dword [PAE_PD + 4], 0
+  mov dword [PAE_PD + 8], 0x200083      ; 2-4 MiB identity
+  mov dword [PAE_PD + 12], 0
+  mov dword [PAE_PD + 16], 0x200083     ; 4-6 MiB -> 2-4 MiB (alias)
+  mov dword [PAE_PD + 20], 0
+  mov dword [PAE_PD + 24], 0            ; 6-8 MiB absent
+  mov dword [PAE_PD + 28], 0
+  mov eax, cr4
+  or eax, CR4_PAE
+  mov cr4, eax
+  mov eax, PDPT
+  mov cr3, eax
+  mov eax, cr0
+  or eax, CR0_PG
+  mov cr0, eax
+  jmp short .pae
+.pae:
+  ASSERT32 dword [0x500010], 0x12345678 ; 0x500010 -> 0x300010
+  mov dword [0x500030], 9
+  ASSERT32 dword [0x300030], 9
+  mov eax, [PAE_PD + 16]
+  and eax, 0x60
+  ASSERT32 eax, 0x60                    ; the 2 MiB PDE: accessed and dirty
+  EXPECT_EXC 14, .r5
+.f5:
+  mov eax, [0x600004]
+  FAIL 5, "no #PF in PAE mode"
+.r5:
+  CHECK_EXC 14, 0, .f5, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, 0x600004
+
+  GROUP 6, "paging off again"
+  mov eax, cr0
+  and eax, ~CR0_PG
+  mov cr0, eax
+  mov eax, cr4
+  and eax, ~CR4_PAE
+  mov cr4, eax
+  ASSERT32 dword [0x300010], 0x12345678
+  PASS
