@@ -172,6 +172,13 @@ BlockDecoder::BlockDecoder() {
     ZydisDecoderInit(&real16_, ZYDIS_MACHINE_MODE_REAL_16, ZYDIS_STACK_WIDTH_16);
     ZydisDecoderInit(&prot16_, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
     ZydisDecoderInit(&prot32_, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+    // The modelled CPU predates BMI1/ABM, MPX, CET and CLDEMOTE: F3 0F BC/BD
+    // are BSF/BSR with an ignored REP prefix (Linux's __ffs uses "rep; bsf"),
+    // and the 0F 1A-1E forms those extensions claim are the hint NOPs.
+    for (ZydisDecoder* d : {&real16_, &prot16_, &prot32_})
+        for (ZydisDecoderMode m : {ZYDIS_DECODER_MODE_LZCNT, ZYDIS_DECODER_MODE_TZCNT, ZYDIS_DECODER_MODE_MPX,
+                                   ZYDIS_DECODER_MODE_CET, ZYDIS_DECODER_MODE_CLDEMOTE})
+            ZydisDecoderEnableMode(d, m, ZYAN_FALSE);
     ZydisFormatterInit(&formatter_, ZYDIS_FORMATTER_STYLE_INTEL);
 }
 

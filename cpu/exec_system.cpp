@@ -460,6 +460,7 @@ void exec_rdmsr(Cpu& cpu, const DecodedInsn&) {
     switch (index) {
     case 0x10: v = cpu.read_tsc(); break;
     case 0x1b: v = m.apic_base; break;
+    case 0x8b: v = 0; break;  // IA32_BIOS_SIGN_ID: no microcode update loaded
     case 0x174: v = m.sysenter_cs; break;
     case 0x175: v = m.sysenter_esp; break;
     case 0x176: v = m.sysenter_eip; break;
@@ -485,6 +486,7 @@ void exec_wrmsr(Cpu& cpu, const DecodedInsn&) {
         if (v & ~0xffffff900ull) cpu.raise(kGP, 0);
         m.apic_base = v;
         break;
+    case 0x8b: break;  // IA32_BIOS_SIGN_ID: software writes 0 before CPUID to read the revision
     case 0x174: m.sysenter_cs = v & 0xffff; break;
     case 0x175: m.sysenter_esp = v; break;
     case 0x176: m.sysenter_eip = v; break;

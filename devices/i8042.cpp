@@ -394,9 +394,21 @@ void I8042::aux_write(uint8_t b) {
         aux_send(0x00);
         aux_send(0x00);
         break;
-    default:
+    case 0xEA:  // set stream mode
+    case 0xEC:  // reset wrap mode
+    case 0xEE:  // set wrap mode
+    case 0xF0:  // set remote mode
+    case 0xFE:  // resend
         ctx_.log.log(kLogUnimp, "i8042: mouse command 0x%02x acknowledged, not implemented\n", b);
         aux_send(kAck);
+        break;
+    default:
+        // Not a mouse command (keyboard ones like 0xED SET LEDS included): a
+        // PS/2 mouse answers RESEND. Linux's atkbd, which probes the AUX port
+        // too, relies on it: an ACK to SET LEDS makes it take the mouse for a
+        // keyboard.
+        ctx_.log.log(kLogGuestErrors, "i8042: unknown mouse command 0x%02x, answering RESEND\n", b);
+        aux_send(0xFE);
         break;
     }
 }

@@ -87,3 +87,22 @@ TEST_CASE("bit: BSF/BSR of zero set ZF and keep the destination") {
     CHECK(r.f(flags::ZF));
     CHECK(r.s.gpr[kRcx] == 0x12345678);
 }
+
+TEST_CASE("bit: F3 0F BC/BD are BSF/BSR (no TZCNT/LZCNT on this CPU)") {
+    // Linux's __ffs/_find_first_bit use "rep; bsf", which pre-BMI1 CPUs run as BSF.
+    Rig r;
+    r.s.gpr[kRbx] = 0x0110;
+    r.run({0xf3, 0x0f, 0xbc, 0xc3, 0xf3, 0x0f, 0xbd, 0xcb}, 2);  // rep bsf ax, bx ; rep bsr cx, bx
+    CHECK(r.s.gpr[kRax] == 4);
+    CHECK(r.s.gpr[kRcx] == 8);  // LZCNT would give 7
+    CHECK(!r.f(flags::ZF));
+    CHECK(!r.f(flags::CF));
+
+    Rig z;
+    z.s.gpr[kRax] = 0x1234;
+    z.s.gpr[kRbx] = 0;
+    z.run({0xf3, 0x0f, 0xbc, 0xc3}, 1);  // rep bsf ax, bx: zero source
+    CHECK(z.f(flags::ZF));
+    CHECK(!z.f(flags::CF));               // TZCNT would set CF
+    CHECK(z.s.gpr[kRax] == 0x1234);       // and write 16
+}

@@ -73,3 +73,18 @@ TEST_CASE("decoder: 3E on an indirect CALL is the DS override (Zydis calls it NO
     rig.step(1);
     CHECK(rig.s.rip == 0x1234);
 }
+
+TEST_CASE("decoder: 0F 1A-1E forms claimed by MPX/CET/CLDEMOTE are hint NOPs on this CPU") {
+    CpuRig rig;
+    // IVT entry 6 -> 0000:0x3000: a #UD would end up there.
+    rig.poke(6 * 4, {0x00, 0x30, 0x00, 0x00});
+    rig.poke(0x3000, {0x90, 0x90});
+    rig.poke(0x1000, {0xf3, 0x0f, 0x1e, 0xfb,   // endbr32
+                      0x0f, 0x1a, 0x07,         // bndldx bnd0, [bx]
+                      0x0f, 0x1c, 0x07,         // cldemote [bx]
+                      0x90});
+    rig.real_mode(0, 0x1000);
+    rig.s.gpr[kRsp] = 0x8000;
+    rig.step(3);
+    CHECK(rig.s.rip == 0x100a);
+}

@@ -230,6 +230,21 @@ TEST_CASE("RDMSR/WRMSR") {
     r.step();
     CHECK(r.s.msr.sysenter_cs == 0x08);
 
+    // IA32_BIOS_SIGN_ID (0x8B): Linux writes 0, runs CPUID and reads the
+    // microcode revision from EDX; no update is loaded, so it reads 0.
+    r.s.gpr[kRcx] = 0x8b;
+    r.s.gpr[kRax] = 0;
+    r.s.gpr[kRdx] = 0;
+    place(r, 0x1000, {0x0f, 0x30});
+    r.step();
+    r.s.gpr[kRax] = 0xdead;
+    r.s.gpr[kRdx] = 0xbeef;
+    place(r, 0x1000, {0x0f, 0x32});
+    r.step();
+    CHECK(!pm.in_handler(kGP));
+    CHECK(r.s.gpr[kRax] == 0);
+    CHECK(r.s.gpr[kRdx] == 0);
+
     r.s.gpr[kRcx] = 0x12345678;  // unknown
     place(r, 0x1000, {0x0f, 0x32});
     r.step();

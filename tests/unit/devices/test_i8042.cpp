@@ -175,3 +175,20 @@ TEST_CASE("i8042: the keyboard queue is bounded") {
     }
     CHECK(n <= int(I8042::kQueueSize) + 1);
 }
+
+TEST_CASE("i8042: the mouse answers RESEND to keyboard commands such as SET LEDS") {
+    // Linux's atkbd probes the AUX port with GET ID and, when that gives the
+    // one-byte mouse ID, with SET LEDS: an ACK would make the mouse a keyboard.
+    KbcRig r;
+    r.cmd(0xD4);
+    r.outb(0x60, 0xF2);  // get ID
+    CHECK(r.read() == 0xFA);
+    CHECK(r.read() == 0x00);
+    r.cmd(0xD4);
+    r.outb(0x60, 0xED);  // keyboard SET LEDS
+    CHECK(r.read() == 0xFE);
+    CHECK(r.empty());
+    r.cmd(0xD4);
+    r.outb(0x60, 0xF4);  // a mouse command still works afterwards
+    CHECK(r.read() == 0xFA);
+}
