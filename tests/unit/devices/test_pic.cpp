@@ -12,26 +12,7 @@ using namespace nomad86;
 
 namespace {
 
-// A reader that loads a saved state but overrides one field, to feed the
-// device nonsense that a hostile stream could contain.
-class PokeReader final : public StateVisitor {
-public:
-    PokeReader(const std::vector<uint8_t>& in, std::string target, int64_t value)
-        : inner_(in), target_(std::move(target)), value_(value) {}
-    void begin_section(const char* name, uint32_t version) override { inner_.begin_section(name, version); }
-    void end_section() override { inner_.end_section(); }
-    void integer(const char* name, void* data, size_t size) override {
-        inner_.integer(name, data, size);
-        if (target_ == name) std::memcpy(data, &value_, size);  // little-endian host
-    }
-    void bytes(const char* name, void* data, size_t size) override { inner_.bytes(name, data, size); }
-    bool loading() const override { return true; }
-
-private:
-    StateReader inner_;
-    std::string target_;
-    int64_t value_;
-};
+using test::PokeReader;
 
 struct PicBench {
     test::DeviceRig rig;
