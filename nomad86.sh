@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # One entry point for newcomers and CI.
-#   ./nomad86.sh run [OPTIONS...]   install what is missing, build, boot the default guest
-#   ./nomad86.sh test               install what is missing, build, run the whole test suite
-#   ./nomad86.sh bench              build, then time the benchmark workloads
+#   ./nomad86.sh run [OPTIONS...]   install what is missing, build, make the guest image
+#                                   (roms/make-guest.sh, cached), boot Linux to a shell here
+#   ./nomad86.sh demo [OPTIONS...]  build, boot nomad86's own demo firmware instead
+#   ./nomad86.sh test               install what is missing, build, make the guest image,
+#                                   run the whole test suite
+#   ./nomad86.sh bench [--boot]     build, then time the benchmark workloads
+#                                   (--boot: Linux boot time vs QEMU, memory, MIPS)
 #   ./nomad86.sh build              install what is missing and build
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -37,21 +41,36 @@ cmd="${1:-run}"
 case "$cmd" in
     run)
         build
+        mapfile -t guest < <(roms/make-guest.sh)
+        [ ${#guest[@]} -eq 2 ] || { echo "nomad86: roms/make-guest.sh failed" >&2; exit 1; }
+        echo "nomad86: booting Linux (the kernel unpacks itself silently for the first minute);" \
+             "Ctrl-A x quits, 'poweroff' in the guest ends it" >&2
+        exec build/nomad86 -m 256 -nographic -kernel "${guest[0]}" -initrd "${guest[1]}" \
+            -append "console=ttyS0" "$@"
+        ;;
+    demo)
+        build
         exec build/nomad86 -nographic "$@"
         ;;
     test)
         build
-        exec python3 tests/run_tests.py build "$@"
+        mapfile -t guest < <(roms/make-guest.sh)
+        [ ${#guest[@]} -eq 2 ] || { echo "nomad86: roms/make-guest.sh failed" >&2; exit 1; }
+        NOMAD86_GUEST_KERNEL="${guest[0]}" NOMAD86_GUEST_INITRD="${guest[1]}" \
+            exec python3 tests/run_tests.py build "$@"
         ;;
     bench)
         build
+        if [ "${1:-}" = "--boot" ]; then
+            exec python3 bench/boot_bench.py build
+        fi
         exec python3 bench/run_bench.py build "$@"
         ;;
     build)
         build
         ;;
     *)
-        echo "usage: $0 run|test|bench|build" >&2
+        echo "usage: $0 run|demo|test|bench|build" >&2
         exit 2
         ;;
 esac

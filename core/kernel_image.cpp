@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "core/acpi_tables.h"
 #include "core/linux_boot.h"
 #include "core/machine.h"
 #include "core/multiboot.h"
@@ -15,6 +16,8 @@ KernelFormat detect_kernel_format(const std::vector<uint8_t>& image) {
 }
 
 void load_kernel_image(const KernelBoot& boot, PhysicalMemory& memory, CpuState& cpu) {
+    // Direct boot stands in for the BIOS, which would have published these.
+    acpi::install_tables(memory);
     switch (detect_kernel_format(boot.kernel)) {
     case KernelFormat::kMultiboot:
         load_multiboot(boot, memory, cpu);

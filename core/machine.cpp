@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "devices/fpu_error.h"
@@ -77,8 +78,9 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
     debugcon_ = std::make_unique<DebugCon>(ctx_, kDebugConPort, debugcon_backend_.get());
     fpu_error_ = std::make_unique<FpuError>(ctx_, IrqLine(pic_.get(), kIrqFpu));
     cpu_->ferr_line.connect(fpu_error_.get(), 0);
-    devices_ = {pic_.get(),    pit_.get(),  rtc_.get(),      uart_.get(),     kbc_.get(),
-                port92_.get(), post_.get(), debugcon_.get(), fpu_error_.get()};
+    acpi_pm_ = std::make_unique<AcpiPm>(ctx_, IrqLine(pic_.get(), AcpiPm::kSciIrq));
+    devices_ = {pic_.get(),    pit_.get(),  rtc_.get(),      uart_.get(),      kbc_.get(),
+                port92_.get(), post_.get(), debugcon_.get(), fpu_error_.get(), acpi_pm_.get()};
     if (config.debug_exit.enabled) {
         debug_exit_ = std::make_unique<DebugExit>(ctx_, config.debug_exit.iobase, config.debug_exit.iosize);
         devices_.push_back(debug_exit_.get());
@@ -115,6 +117,23 @@ void Machine::load_kernel(KernelBoot boot) {
     load_kernel_image(*images, memory_, cpu_->state());
     cpu_->flush_decoded_blocks();
     kernel_boot_ = std::move(images);
+}
+
+void Machine::guest_reset() {
+    if (!config_.no_reboot) {
+        reset();
+        return;
+    }
+    // QEMU's -no-reboot always exits 0. We tell an orderly reboot (the OS
+    // announced it through the DSDT's \_TTS, as Linux's reboot path does)
+    // from a reset nobody announced: a kernel panic's emergency restart
+    // (with panic=N) or a triple fault, which ends with status 1.
+    reset_requested_ = false;
+    const bool orderly = acpi_pm_->announced_sleep_state() == AcpiPm::kSleepStateS5;
+    if (!orderly)
+        fprintf(stderr, "nomad86: the guest reset itself without an orderly shutdown (a kernel panic or a triple "
+                        "fault); -no-reboot: exiting with status 1\n");
+    request_exit(orderly ? 0 : 1);
 }
 
 void Machine::request_exit(int status) {
@@ -187,12 +206,8 @@ Cpu::StopReason Machine::step_instruction(bool with_interrupts) {
     Cpu::StopReason why = cpu_->run(1);
     cpu_->set_interrupts_masked(false);
     if (why == Cpu::StopReason::kShutdown) {
-        if (config_.no_reboot) {
-            exit_requested_ = true;
-            exit_status_ = 0;
-        } else {
-            reset();
-        }
+        if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt)) fprintf(log_.stream(), "triple fault: CPU shutdown\n");
+        guest_reset();
     }
     return why;
 }
@@ -211,19 +226,11 @@ bool Machine::run_for(uint64_t max_insns) {
         if (why == Cpu::StopReason::kShutdown) {
             if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt))
                 fprintf(log_.stream(), "triple fault: CPU shutdown\n");
-            if (config_.no_reboot) {
-                // QEMU with -no-reboot ends the process normally on a
-                // guest-initiated reset or shutdown.
-                exit_requested_ = true;
-                exit_status_ = 0;
-            } else {
-                reset();
-            }
+            guest_reset();
             continue;
         }
         if (reset_requested_ && config_.no_reboot) {
-            exit_requested_ = true;
-            exit_status_ = 0;
+            guest_reset();
             continue;
         }
         if (why == Cpu::StopReason::kDebug) {

@@ -32,6 +32,7 @@ class PostCode;
 class DebugCon;
 class DebugExit;
 class FpuError;
+class AcpiPm;
 
 // A configuration the machine cannot be built from (missing firmware, ...).
 // The message is meant for the user, one line.
@@ -93,6 +94,7 @@ public:
     CharBackend* serial_backend() { return serial_backend_.get(); }
     Pic8259Pair& pic() { return *pic_; }
     PostCode& post_code() { return *post_; }
+    AcpiPm& acpi_pm() { return *acpi_pm_; }
 
     // Direct kernel boot (-kernel): loads a Linux bzImage or a Multiboot
     // kernel with its initrd/modules and command line, and puts the CPU at
@@ -117,6 +119,9 @@ private:
     static std::unique_ptr<CharBackend> make_backend(const CharDevSpec& spec, const char* what);
     void map_firmware(const std::vector<uint8_t>& image);
     void wait_idle();
+    // A reset the guest caused (triple fault, reset request): resets, or
+    // with -no-reboot ends the run (see the definition for the status).
+    void guest_reset();
 
     MachineConfig config_;
     Logger log_;
@@ -137,6 +142,7 @@ private:
     std::unique_ptr<DebugCon> debugcon_;
     std::unique_ptr<DebugExit> debug_exit_;
     std::unique_ptr<FpuError> fpu_error_;
+    std::unique_ptr<AcpiPm> acpi_pm_;
     std::vector<Device*> devices_;
     std::unique_ptr<KernelBoot> kernel_boot_;  // -kernel: re-entered on reset
     std::function<void(int64_t)> input_poller_;

@@ -419,6 +419,10 @@ uint32_t I8042::io_read(uint16_t port, unsigned) {
     if (port == 0x64) return status();
     const uint8_t v = s_.out_data;  // reading an empty buffer returns the old byte
     s_.obf = false;
+    // The read empties the buffer and drops IRQ1/IRQ12 before the next queued
+    // byte (the rest of a GET ID reply, say) is loaded: an edge-triggered PIC
+    // input needs that falling edge to see the next byte's interrupt.
+    update_irqs();
     service();
     return v;
 }

@@ -19,6 +19,7 @@
 
 #include "core/machine.h"
 #include "cpu/block_decoder.h"
+#include "devices/acpi_pm.h"
 #include "devices/pic8259.h"
 
 namespace nomad86 {
@@ -598,6 +599,12 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
                      m.request_exit(0);
                      return std::string();
                  }});
+    add_command({"system_powerdown", "", "send system power down event (the ACPI power button)",
+                 [&m, no_args](const std::string& args) {
+                     no_args("system_powerdown", args);
+                     m.acpi_pm().press_power_button();
+                     return std::string();
+                 }});
     add_command({"q", "", "quit the emulator (short for quit)", [&m, no_args](const std::string& args) {
                      no_args("q", args);
                      m.request_exit(0);
@@ -610,6 +617,14 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
     add_info({"registers", "", "show the cpu registers", [&I](const std::string&) { return I.info_registers(); }});
     add_info({"mem", "", "show the active virtual memory mappings", [&I](const std::string&) { return I.info_mem(false); }});
     add_info({"tlb", "", "show virtual to physical memory mappings", [&I](const std::string&) { return I.info_mem(true); }});
+    add_info({"cpustats", "", "show guest instructions executed and the average rate", [&m](const std::string&) {
+                  const uint64_t insns = m.cpu().instructions_retired();
+                  const double seconds = double(m.clock().now_ns()) / 1e9;
+                  char buf[160];
+                  snprintf(buf, sizeof buf, "instructions %llu\nguest seconds %.3f\naverage MIPS %.1f\n",
+                           (unsigned long long)insns, seconds, seconds > 0 ? double(insns) / seconds / 1e6 : 0.0);
+                  return std::string(buf);
+              }});
     add_info({"pic", "", "show PIC state", [&m](const std::string&) { return m.pic().describe_text(); }});
     add_info({"version", "", "show the version of nomad86", [](const std::string&) {
                   return std::string(NOMAD86_VERSION) + "\n";

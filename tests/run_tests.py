@@ -276,6 +276,7 @@ def main():
     run_python_suite("tests/monitor/monitor_suite.py", "monitor suite")
     run_python_suite("tests/kernel/kernel_suite.py", "kernel suite")
     run_conformance()
+    run_python_suite("tests/linux/linux_suite.py", "linux suite")
     passed = sum(1 for r in results if r[1])
     failed = sum(1 for r in results if not r[1])
     print("test suite time: %.1fs" % (time.time() - start))

@@ -192,3 +192,21 @@ TEST_CASE("i8042: the mouse answers RESEND to keyboard commands such as SET LEDS
     r.outb(0x60, 0xF4);  // a mouse command still works afterwards
     CHECK(r.read() == 0xFA);
 }
+
+TEST_CASE("i8042: each byte of a multi-byte reply gets its own IRQ1 edge") {
+    // Regression: the next queued byte used to load while IRQ1 stayed high,
+    // so an edge-triggered 8259 saw one interrupt for GET ID's three bytes;
+    // Linux's atkbd timed out, the late bytes made serio rescan the port,
+    // and the probe repeated every 0.4 s for a minute of the boot.
+    KbcRig r;
+    r.cmd(0x60);
+    r.outb(0x60, 0x01);  // keyboard interrupt on, no translation
+    r.irqs.changes.clear();
+    r.outb(0x60, 0xF2);  // GET ID: FA AB 83
+    CHECK(r.inb(0x60) == 0xFA);
+    CHECK(r.inb(0x60) == 0xAB);
+    CHECK(r.inb(0x60) == 0x83);
+    const std::vector<std::pair<unsigned, bool>> edges = {{1, true}, {1, false}, {1, true},
+                                                          {1, false}, {1, true}, {1, false}};
+    CHECK(r.irqs.changes == edges);
+}
