@@ -59,6 +59,8 @@ void Cpu::reset() {
 }
 
 void Cpu::flush_decoded_blocks() { blocks_->flush(); }
+size_t Cpu::decoded_blocks() const { return blocks_->size(); }
+uint64_t Cpu::decoded_block_invalidations() const { return blocks_->invalidations(); }
 
 void Cpu::set_irq(unsigned pin, bool level) {
     if (pin != 0) return;

@@ -118,6 +118,9 @@ public:
     void set_irq(unsigned pin, bool level) override;
     void set_interrupt_controller(InterruptAcknowledge* pic) { pic_ = pic; }
     uint64_t instructions_retired() const { return instret_; }
+    // Decoded blocks held by the cache, and how many were invalidated.
+    size_t decoded_blocks() const;
+    uint64_t decoded_block_invalidations() const;
     bool shutdown() const { return shutdown_; }
     // Drops every decoded block (mode change that the key does not capture,
     // tests).

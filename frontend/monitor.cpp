@@ -620,9 +620,12 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
     add_info({"cpustats", "", "show guest instructions executed and the average rate", [&m](const std::string&) {
                   const uint64_t insns = m.cpu().instructions_retired();
                   const double seconds = double(m.clock().now_ns()) / 1e9;
-                  char buf[160];
-                  snprintf(buf, sizeof buf, "instructions %llu\nguest seconds %.3f\naverage MIPS %.1f\n",
-                           (unsigned long long)insns, seconds, seconds > 0 ? double(insns) / seconds / 1e6 : 0.0);
+                  char buf[256];
+                  snprintf(buf, sizeof buf,
+                           "instructions %llu\nguest seconds %.3f\naverage MIPS %.1f\n"
+                           "decoded blocks %zu\nblock invalidations %llu\n",
+                           (unsigned long long)insns, seconds, seconds > 0 ? double(insns) / seconds / 1e6 : 0.0,
+                           m.cpu().decoded_blocks(), (unsigned long long)m.cpu().decoded_block_invalidations());
                   return std::string(buf);
               }});
     add_info({"pic", "", "show PIC state", [&m](const std::string&) { return m.pic().describe_text(); }});

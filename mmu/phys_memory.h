@@ -73,17 +73,14 @@ public:
 
     // Sized access with full dispatch. size is 1, 2, 4 or 8; little-endian.
     uint64_t read(GuestPhys addr, unsigned size) {
-        if (is_ram(addr, size)) [[likely]] {
-            uint64_t v = 0;
-            memcpy(&v, ram_.get() + addr.value, size);
-            return v;
-        }
+        if (is_ram(addr, size)) [[likely]]
+            return load_le(ram_.get() + addr.value, size);
         return read_slow(addr, size);
     }
     void write(GuestPhys addr, unsigned size, uint64_t value) {
         if (is_ram(addr, size) && (addr.value & (kPageSize - 1)) + size <= kPageSize) [[likely]] {
             note_ram_write(addr.value >> kPageShift);
-            memcpy(ram_.get() + addr.value, &value, size);
+            store_le(ram_.get() + addr.value, size, value);
             return;
         }
         write_slow(addr, size, value);
@@ -133,6 +130,26 @@ private:
         f |= kDirtyMigration;
         if ((f & kCodePage) && code_listener_) code_listener_->code_page_written(page);
     }
+    // Constant-size copies compile to one load or store; a memcpy with a
+    // variable size would be a library call on every guest access.
+    static uint64_t load_le(const uint8_t* p, unsigned size) {
+        switch (size) {
+        case 1: return *p;
+        case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+        case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+        case 8: { uint64_t v; memcpy(&v, p, 8); return v; }
+        default: { uint64_t v = 0; memcpy(&v, p, size < 8 ? size : 8); return v; }
+        }
+    }
+    static void store_le(uint8_t* p, unsigned size, uint64_t value) {
+        switch (size) {
+        case 1: *p = uint8_t(value); return;
+        case 2: { const uint16_t v = uint16_t(value); memcpy(p, &v, 2); return; }
+        case 4: { const uint32_t v = uint32_t(value); memcpy(p, &v, 4); return; }
+        case 8: memcpy(p, &value, 8); return;
+        default: memcpy(p, &value, size < 8 ? size : 8); return;
+        }
+    }
     const Region* find_region(uint64_t addr) const;
     uint8_t read_byte_slow(uint64_t addr);
     void write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom);
@@ -140,8 +157,12 @@ private:
     void write_slow(GuestPhys addr, unsigned size, uint64_t value);
     void add_region(Region r);
 
+    struct RamDeleter {
+        uint64_t size;
+        void operator()(uint8_t* p) const;
+    };
     uint64_t ram_size_;
-    std::unique_ptr<uint8_t[]> ram_;
+    std::unique_ptr<uint8_t[], RamDeleter> ram_;
     std::vector<uint8_t> page_flags_;
     std::vector<Region> regions_;
     uint64_t a20_mask_ = ~uint64_t(0);
