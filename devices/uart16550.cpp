@@ -7,6 +7,7 @@ namespace nomad86 {
 namespace {
 constexpr int64_t kNsPerSec = 1000000000;
 constexpr int64_t kBaseBaud = 115200;  // 1.8432 MHz crystal / 16
+constexpr int64_t kTxSpeedup = 8;      // see tx_char_time_ns
 // Register offsets and bits (NS16550A datasheet names).
 enum : uint8_t { kIerRda = 0x01, kIerThre = 0x02, kIerRls = 0x04, kIerMs = 0x08 };
 enum : uint8_t { kLsrDr = 0x01, kLsrOe = 0x02, kLsrThre = 0x20, kLsrTemt = 0x40 };
@@ -109,11 +110,16 @@ int64_t Uart16550::char_time_ns() const {
 }
 
 int64_t Uart16550::tx_char_time_ns() const {
-    // The same character at divisor 1: the slowest we ever transmit, so a
-    // guest left at 9600 (or 50) baud still keeps the terminal fluent.
+    // The back end is a terminal or a file, not a wire, so transmission is
+    // paced at eight times the character time at divisor 1 (115200 baud):
+    // a guest left at 9600 (or 50) baud keeps the terminal fluent, and a
+    // kernel printing to a polled console (Linux's printk spins on THRE
+    // with interrupts off) no longer holds them off for whole timer ticks,
+    // which lost PIT ticks and made Linux's clocksource watchdog distrust
+    // the TSC. Still paced, so THRE interrupts and FIFO levels stay real.
     const int64_t real = char_time_ns();
     const int64_t div = divisor() ? divisor() : 1;
-    return std::max<int64_t>(1, real / div);
+    return std::max<int64_t>(1, real / div / kTxSpeedup);
 }
 
 uint8_t Uart16550::modem_lines() const {
