@@ -147,13 +147,38 @@ public:
 
     // Register access by size (1, 2, 4, 8). 8/16-bit writes keep the upper
     // bits; 32-bit writes zero bits 32-63 as in long mode.
-    uint64_t reg(unsigned r, unsigned size) const;
-    void set_reg(unsigned r, unsigned size, uint64_t value);
+    // Inline: every handler goes through these, mostly with registers.
+    uint64_t reg(unsigned r, unsigned size) const {
+        return size >= 8 ? s.gpr[r] : s.gpr[r] & ((uint64_t(1) << (8 * size)) - 1);
+    }
+    void set_reg(unsigned r, unsigned size, uint64_t value) {
+        switch (size) {
+        case 1: s.gpr[r] = (s.gpr[r] & ~0xffull) | (value & 0xff); break;
+        case 2: s.gpr[r] = (s.gpr[r] & ~0xffffull) | (value & 0xffff); break;
+        case 4: s.gpr[r] = value & 0xffffffffull; break;
+        default: s.gpr[r] = value; break;
+        }
+    }
 
     // Operand i of an instruction, zero-extended; writes truncate to its size.
+    // General registers are handled inline, everything else out of line.
     uint64_t effective_address(const DecodedInsn& insn, const Operand& op) const;
-    uint64_t read_operand(const DecodedInsn& insn, unsigned i);
-    void write_operand(const DecodedInsn& insn, unsigned i, uint64_t value);
+    uint64_t read_operand(const DecodedInsn& insn, unsigned i) {
+        const Operand& op = insn.ops[i];
+        if (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr) [[likely]]
+            return reg(op.reg, op.size);
+        return read_operand_slow(insn, i);
+    }
+    void write_operand(const DecodedInsn& insn, unsigned i, uint64_t value) {
+        const Operand& op = insn.ops[i];
+        if (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr) [[likely]] {
+            set_reg(op.reg, op.size, value);
+            return;
+        }
+        write_operand_slow(insn, i, value);
+    }
+    uint64_t read_operand_slow(const DecodedInsn& insn, unsigned i);
+    void write_operand_slow(const DecodedInsn& insn, unsigned i, uint64_t value);
 
     // Segmented data access with the SDM's checks (null selector, type,
     // limit, expand-down): #GP(0), or #SS(0) for SS. Offsets are already

@@ -149,11 +149,13 @@ struct GdbServerState : std::enable_shared_from_this<GdbServerState> {
     }
 
     // Detach after the queued replies are out (D: gdb waits for its OK).
+    // The guest resumes only then: resumed at once, it could finish and end
+    // the process before the OK left, and gdb would see the connection
+    // drop instead of a clean detach.
     void detach_after_flush() {
         if (!sock) return;
-        release_machine(true);
         closing = true;
-        if (!writing) close_socket();
+        if (!writing) detach();
     }
 
     void release_machine(bool resume_machine) {
@@ -205,7 +207,7 @@ struct GdbServerState : std::enable_shared_from_this<GdbServerState> {
     void write_next() {
         if (outq.empty() || !sock) {
             writing = false;
-            if (closing) close_socket();
+            if (closing) detach();
             return;
         }
         writing = true;
