@@ -128,17 +128,6 @@ void Cpu::write_operand_slow(const DecodedInsn& insn, unsigned i, uint64_t value
 
 // ---------------------------------------------------------------- memory
 
-void Cpu::check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind) {
-    const SegmentCache& sc = s.seg[seg];
-    const uint8_t vector = seg == kSs ? kSS : kGP;
-    if (s.protected_mode() && !s.v86_mode()) {
-        // A null selector leaves the cache not present: any use faults.
-        if (!sc.present()) raise(vector, 0);
-        if (kind == AccessKind::kWrite && !sc.writable()) raise(vector, 0);
-        if (kind == AccessKind::kRead && !sc.readable()) raise(vector, 0);
-    }
-    if (!sc.contains(offset, size)) raise(vector, 0);
-}
 
 void Cpu::check_read(SegReg seg, uint64_t offset, unsigned size) {
     check_segment_access(seg, offset, size, AccessKind::kRead);
@@ -207,18 +196,8 @@ void Cpu::write_linear_paged(uint64_t linear, unsigned size, uint64_t value, boo
     }
 }
 
-uint64_t Cpu::read_mem(SegReg seg, uint64_t offset, unsigned size) {
-    check_segment_access(seg, offset, size, AccessKind::kRead);
-    const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
-    if (debug_active_ && debug.watching() && debug.check_access(linear, size, false, &debug_stop_)) note_debug_hit();
-    return read_linear(GuestVirt(linear), size, s.cpl < 3);
-}
-
-void Cpu::write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value) {
-    check_segment_access(seg, offset, size, AccessKind::kWrite);
-    const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
-    if (debug_active_ && debug.watching() && debug.check_access(linear, size, true, &debug_stop_)) note_debug_hit();
-    write_linear(GuestVirt(linear), size, value, s.cpl < 3);
+void Cpu::watch_access(uint64_t linear, unsigned size, bool write) {
+    if (debug.watching() && debug.check_access(linear, size, write, &debug_stop_)) note_debug_hit();
 }
 
 // ---------------------------------------------------------------- stack

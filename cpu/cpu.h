@@ -183,8 +183,19 @@ public:
     // Segmented data access with the SDM's checks (null selector, type,
     // limit, expand-down): #GP(0), or #SS(0) for SS. Offsets are already
     // truncated to the address size by the caller.
-    uint64_t read_mem(SegReg seg, uint64_t offset, unsigned size);
-    void write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value);
+    // Inline, as every memory operand goes through them.
+    uint64_t read_mem(SegReg seg, uint64_t offset, unsigned size) {
+        check_segment_access(seg, offset, size, AccessKind::kRead);
+        const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
+        if (debug_active_) [[unlikely]] watch_access(linear, size, false);
+        return read_linear(GuestVirt(linear), size, s.cpl < 3);
+    }
+    void write_mem(SegReg seg, uint64_t offset, unsigned size, uint64_t value) {
+        check_segment_access(seg, offset, size, AccessKind::kWrite);
+        const uint64_t linear = (s.seg[seg].base + offset) & 0xffffffffull;
+        if (debug_active_) [[unlikely]] watch_access(linear, size, true);
+        write_linear(GuestVirt(linear), size, value, s.cpl < 3);
+    }
     // Checks a write without doing it (instructions that must fault before
     // any side effect, e.g. a far call pushing to a new stack).
     void check_write(SegReg seg, uint64_t offset, unsigned size);
@@ -307,7 +318,21 @@ private:
         debug_hit_ = true;
         events_pending_ = true;
     }
-    void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind);
+    void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind) {
+        const SegmentCache& sc = s.seg[seg];
+        if (s.protected_mode() && !s.v86_mode()) {
+            // A null selector leaves the cache not present: any use faults.
+            const bool ok = sc.present() && (kind == AccessKind::kWrite   ? sc.writable()
+                                             : kind == AccessKind::kRead ? sc.readable()
+                                                                         : true);
+            if (!ok) [[unlikely]]
+                raise(seg == kSs ? kSS : kGP, 0);
+        }
+        if (!sc.contains(offset, size)) [[unlikely]]
+            raise(seg == kSs ? kSS : kGP, 0);
+    }
+    // Data watchpoints (the debugger): checks one access, may stop the CPU.
+    void watch_access(uint64_t linear, unsigned size, bool write);
     void trace_block(const DecodedBlock& block);
     GuestPhys translate_miss(uint64_t linear, AccessKind kind, bool supervisor);
     uint64_t read_linear_paged(uint64_t linear, unsigned size, bool supervisor);

@@ -8,8 +8,8 @@ i386 kernel and a busybox initramfs) through the real binary:
   - a kernel panic (rdinit pointing nowhere, panic=-1, -no-reboot): the panic
     is on the console and the process ends with a non-zero status.
 
-The three boots run side by side (each takes a few minutes under the
-interpreter). The images come from $NOMAD86_GUEST_KERNEL/$NOMAD86_GUEST_INITRD
+The three boots run side by side (each takes a minute and a half to three
+under the interpreter). The images come from $NOMAD86_GUEST_KERNEL/$NOMAD86_GUEST_INITRD
 (set by ./nomad86.sh test) or from running roms/make-guest.sh.
 
 tests/run_tests.py calls run(build_dir, record). Runnable alone:
@@ -24,7 +24,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Seconds; a boot takes about 2.5 minutes on one idle core (sanitizer builds:
+# Seconds; a boot takes about 1.5 minutes on one idle core (sanitizer builds:
 # set NOMAD86_BOOT_TIMEOUT higher).
 BOOT_TIMEOUT = int(os.environ.get("NOMAD86_BOOT_TIMEOUT", "900"))
 PROMPT = "nomad86:/# "
