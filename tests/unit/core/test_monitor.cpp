@@ -206,3 +206,13 @@ TEST_CASE("monitor: the line reader bounds lines and survives garbage") {
     const std::string echo = e.feed(reinterpret_cast<const uint8_t*>(s.data()), s.size());
     CHECK(contains(echo, "info statux\b \bs\r\nVM status: running\r\n(qemu) "));
 }
+
+TEST_CASE("monitor: system_powerdown presses the ACPI power button; info cpustats counts instructions") {
+    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Monitor mon(m);
+    CHECK((m.io().read(0x600, 2) & 0x100) == 0);  // PM1a_STS.PWRBTN_STS
+    CHECK(mon.execute("system_powerdown") == "");
+    CHECK((m.io().read(0x600, 2) & 0x100) != 0);
+    m.run_for(4);  // far jump, mov, mov, inc
+    CHECK(contains(mon.execute("info cpustats"), "instructions 4\n"));
+}
