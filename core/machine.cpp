@@ -119,6 +119,11 @@ void Machine::load_kernel(KernelBoot boot) {
     kernel_boot_ = std::move(images);
 }
 
+void Machine::cpu_shutdown() {
+    if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt)) fprintf(log_.stream(), "triple fault: CPU shutdown\n");
+    guest_reset();
+}
+
 void Machine::guest_reset() {
     if (!config_.no_reboot) {
         reset();
@@ -206,8 +211,7 @@ Cpu::StopReason Machine::step_instruction(bool with_interrupts) {
     Cpu::StopReason why = cpu_->run(1);
     cpu_->set_interrupts_masked(false);
     if (why == Cpu::StopReason::kShutdown) {
-        if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt)) fprintf(log_.stream(), "triple fault: CPU shutdown\n");
-        guest_reset();
+        cpu_shutdown();
     }
     return why;
 }
@@ -224,9 +228,7 @@ bool Machine::run_for(uint64_t max_insns) {
         const uint64_t slice = std::min<uint64_t>(kSliceInsns, max_insns - done);
         const Cpu::StopReason why = cpu_->run(slice);
         if (why == Cpu::StopReason::kShutdown) {
-            if (log_.enabled(kLogCpuReset | kLogGuestErrors | kLogInt))
-                fprintf(log_.stream(), "triple fault: CPU shutdown\n");
-            guest_reset();
+            cpu_shutdown();
             continue;
         }
         if (reset_requested_ && config_.no_reboot) {

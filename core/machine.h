@@ -122,6 +122,8 @@ private:
     // A reset the guest caused (triple fault, reset request): resets, or
     // with -no-reboot ends the run (see the definition for the status).
     void guest_reset();
+    // The CPU entered shutdown (a triple fault): logged, then guest_reset().
+    void cpu_shutdown();
 
     MachineConfig config_;
     Logger log_;
