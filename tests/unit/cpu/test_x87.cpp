@@ -14,19 +14,6 @@ using x87::F80;
 
 namespace {
 
-F80 ld(long double v) {
-    uint8_t b[16] = {};
-    memcpy(b, &v, 10);
-    return F80::from_bytes(b);
-}
-long double told(const F80& f) {
-    uint8_t b[16] = {};
-    f.to_bytes(b);
-    long double v = 0;
-    memcpy(&v, b, 10);
-    return v;
-}
-
 // Guest code in flat 32-bit mode at 0x1000 addressing data at EBX=0x2000.
 struct Prog : X87Rig {
     std::vector<uint8_t> code;
@@ -79,7 +66,7 @@ TEST_CASE("x87: FLD1 FLD1 FADDP FSTP m64 gives 2.0, TOP and tags follow") {
     CHECK(p.f().ftw == 0x0fff);  // R6 and R7 valid, others empty
     p.b({0xde, 0xc1}).go();      // FADDP ST(1), ST(0)
     CHECK(p.top() == 7);
-    CHECK(told(p.st(0)) == 2.0L);
+    CHECK(from_f80(p.st(0)) == 2.0L);
     p.b({0xdd, 0x5b, 0x00}).go();  // FSTP qword [ebx]
     double d;
     uint64_t raw = p.get(0, 8);
@@ -116,21 +103,21 @@ TEST_CASE("x87: precision control rounds the significand of FDIV to 24 and 53 bi
     for (unsigned pc : {0u, 2u, 3u}) {
         Prog p;
         p.put(0, 0x007f | (pc << 8), 2);
-        p.put80(0x10, ld(1.0L));
-        p.put80(0x20, ld(3.0L));
+        p.put80(0x10, to_f80(1.0L));
+        p.put80(0x20, to_f80(3.0L));
         p.b({0xdb, 0xe3}).b({0xd9, 0x6b, 0x00}).b({0xdb, 0x6b, 0x10}).b({0xdb, 0x6b, 0x20});
         p.b({0xde, 0xf9}).go();  // FDIVP ST(1), ST(0): 1/3
         const uint64_t m = p.st(0).mant;
         if (pc == 0) CHECK(m == 0xaaaaab0000000000ull);
         if (pc == 2) CHECK(m == 0xaaaaaaaaaaaaa800ull);
         if (pc == 3) CHECK(m == 0xaaaaaaaaaaaaaaabull);
-        CHECK(told(p.st(0)) != 0);
+        CHECK(from_f80(p.st(0)) != 0);
     }
 }
 
 TEST_CASE("x87: masked zero divide gives infinity; unmasked leaves the destination and raises #MF next") {
     Prog p;
-    p.put80(0x10, ld(1.0L));
+    p.put80(0x10, to_f80(1.0L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xee}).b({0xde, 0xf9}).go();  // 1 / 0
     CHECK(p.st(0).is_inf());
     CHECK((p.fsw() & (x87::kZE | x87::kES)) == x87::kZE);
@@ -138,7 +125,7 @@ TEST_CASE("x87: masked zero divide gives infinity; unmasked leaves the destinati
     Prog q;
     q.s.cr0 |= cr0::NE;
     q.gate(kMF, 0x3000);
-    q.put80(0x10, ld(1.0L));
+    q.put80(0x10, to_f80(1.0L));
     q.put(0, 0x037b, 2);  // ZE unmasked
     q.b({0xdb, 0xe3}).b({0xd9, 0x6b, 0x00}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xee});
     q.go();
@@ -182,7 +169,7 @@ TEST_CASE("x87: with CR0.NE=0 a pending unmasked exception asserts FERR# instead
     CHECK(sink.raises == 0);
     p.b({0xd9, 0xe0}).b({0xd9, 0xfa}).go();  // FCHS; FSQRT(-1): invalid, unmasked
     CHECK((p.fsw() & (x87::kIE | x87::kES)) == (x87::kIE | x87::kES));
-    CHECK(told(p.st(0)) == -1.0L);  // destination unchanged
+    CHECK(from_f80(p.st(0)) == -1.0L);  // destination unchanged
     CHECK(sink.raises == 0);
     p.b({0xd9, 0xc9}).go();  // FXCH: waiting, no #MF with NE=0, FERR# instead, and it executes
     CHECK(sink.raises == 1);
@@ -215,7 +202,7 @@ TEST_CASE("x87: stack overflow and underflow (#IS) with masked responses") {
     r.put(0, 0x037e, 2);
     r.b({0xdb, 0xe3}).b({0xd9, 0x6b, 0x00}).b({0xd9, 0xe8}).b({0xd8, 0xc1}).go();
     CHECK((r.fsw() & (x87::kIE | x87::kSF | x87::kES)) == (x87::kIE | x87::kSF | x87::kES));
-    CHECK(told(r.st(0)) == 1.0L);
+    CHECK(from_f80(r.st(0)) == 1.0L);
     // FST m32 from an empty stack with IE masked stores the single indefinite.
     Prog t;
     t.put(0x10, 0x12345678, 4);
@@ -226,27 +213,27 @@ TEST_CASE("x87: stack overflow and underflow (#IS) with masked responses") {
 
 TEST_CASE("x87: FIST/FISTP and FBSTP, including out-of-range values") {
     Prog p;
-    p.put80(0x10, ld(-2.5L));
+    p.put80(0x10, to_f80(-2.5L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xdb, 0x53, 0x20}).go();  // FIST dword: round to even
     CHECK(uint32_t(p.get(0x20, 4)) == uint32_t(-2));
     CHECK((p.fsw() & x87::kPE));
-    p.put80(0x10, ld(999999999999999999.0L));
+    p.put80(0x10, to_f80(999999999999999999.0L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xdf, 0x73, 0x30}).go();  // FBSTP
     CHECK(p.get(0x30, 8) == 0x9999999999999999ull);
     CHECK(p.get(0x38, 2) == 0x0099);
     CHECK(p.top() == 0);
-    p.put80(0x10, ld(-1e18L));
+    p.put80(0x10, to_f80(-1e18L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xdf, 0x73, 0x30}).go();  // too large: BCD indefinite
     CHECK(p.get(0x30, 8) == 0xc000000000000000ull);
     CHECK(p.get(0x38, 2) == 0xffff);
     CHECK((p.fsw() & x87::kIE));
-    p.put80(0x10, ld(123456789012345678.0L));
+    p.put80(0x10, to_f80(123456789012345678.0L));
     p.b({0xdb, 0xe3}).b({0xdf, 0x63, 0x30}).b({0xdb, 0x7b, 0x40}).go();  // FBLD of the indefinite ...
     p.put(0x30, 0x0000000000012345ull, 8);
     p.put(0x38, 0x8000, 2);
     p.b({0xdb, 0xe3}).b({0xdf, 0x63, 0x30}).go();  // FBLD -12345
-    CHECK(told(p.st(0)) == -12345.0L);
-    p.put80(0x10, ld(3e10L));
+    CHECK(from_f80(p.st(0)) == -12345.0L);
+    p.put80(0x10, to_f80(3e10L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xdb, 0x5b, 0x20}).go();  // FISTP dword: overflow
     CHECK(p.get(0x20, 4) == 0x80000000u);
     CHECK((p.fsw() & x87::kIE));
@@ -263,8 +250,8 @@ TEST_CASE("x87: FCOM, FUCOM, FTST, FCOMI and their flags") {
     };
     for (const Case& c : cases) {
         Prog p;
-        p.put80(0x10, ld(c.a));
-        p.put80(0x20, ld(c.b));
+        p.put80(0x10, to_f80(c.a));
+        p.put80(0x20, to_f80(c.b));
         p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x20}).b({0xdb, 0x6b, 0x10}).b({0xdd, 0xe1}).go();  // FUCOM ST(1)
         CHECK((p.fsw() & x87::kCcMask) == c.cc);
         CHECK(!(p.fsw() & x87::kIE));  // QNaN: no invalid for FUCOM
@@ -280,7 +267,7 @@ TEST_CASE("x87: FCOM, FUCOM, FTST, FCOMI and their flags") {
         CHECK((p.fsw() & (x87::kSF | x87::kC0 | x87::kC2 | x87::kC3)) == (x87::kSF | x87::kC0 | x87::kC2 | x87::kC3));
     }
     Prog t;
-    t.put80(0x10, ld(-0.0L));
+    t.put80(0x10, to_f80(-0.0L));
     t.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xe4}).go();  // FTST -0: equal
     CHECK((t.fsw() & x87::kCcMask) == x87::kC3);
 }
@@ -309,8 +296,8 @@ TEST_CASE("x87: FXAM classes") {
 
 TEST_CASE("x87: FPREM reports a partial remainder in C2 until the reduction completes") {
     Prog p;
-    p.put80(0x10, ld(1e300L));
-    p.put80(0x20, ld(3.0L));
+    p.put80(0x10, to_f80(1e300L));
+    p.put80(0x20, to_f80(3.0L));
     p.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x20}).b({0xdb, 0x6b, 0x10}).go();
     int rounds = 0;
     do {
@@ -319,13 +306,13 @@ TEST_CASE("x87: FPREM reports a partial remainder in C2 until the reduction comp
     } while ((p.fsw() & x87::kC2) && rounds < 100);
     CHECK(rounds > 1);  // the exponent difference (~995) needs several partial steps
     CHECK(!(p.fsw() & x87::kC2));
-    CHECK(told(p.st(0)) == fmodl(1e300L, 3.0L));
+    CHECK(from_f80(p.st(0)) == fmodl(1e300L, 3.0L));
     // A one-step remainder sets the quotient's low bits: 7 rem 2 -> q=3: C0=0? q=3: Q0=1 (C1), Q1=1 (C3), Q2=0 (C0).
     Prog q;
-    q.put80(0x10, ld(7.0L));
-    q.put80(0x20, ld(2.0L));
+    q.put80(0x10, to_f80(7.0L));
+    q.put80(0x20, to_f80(2.0L));
     q.b({0xdb, 0xe3}).b({0xdb, 0x6b, 0x20}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xf8}).go();
-    CHECK(told(q.st(0)) == 1.0L);
+    CHECK(from_f80(q.st(0)) == 1.0L);
     CHECK((q.fsw() & x87::kCcMask) == (x87::kC1 | x87::kC3));
 }
 
@@ -337,10 +324,10 @@ TEST_CASE("x87: control instructions: FNSTCW/FLDCW, FNSTSW, FXCH, FFREE, FINCSTP
     p.put(0, 0x0c7f, 2);
     p.b({0xd9, 0x6b, 0x00}).b({0xd9, 0x7b, 0x04}).go();
     CHECK(p.get(4, 2) == 0x0c7f);
-    p.put80(0x10, ld(5.0L));
+    p.put80(0x10, to_f80(5.0L));
     p.b({0xd9, 0xe8}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xc9}).go();  // 1 5 ; FXCH
-    CHECK(told(p.st(0)) == 1.0L);
-    CHECK(told(p.st(1)) == 5.0L);
+    CHECK(from_f80(p.st(0)) == 1.0L);
+    CHECK(from_f80(p.st(1)) == 5.0L);
     p.b({0xdd, 0xc1}).go();  // FFREE ST(1)
     CHECK(x87::empty(p.f(), 1));
     CHECK(p.top() == 6);
@@ -352,9 +339,9 @@ TEST_CASE("x87: control instructions: FNSTCW/FLDCW, FNSTSW, FXCH, FFREE, FINCSTP
     p.b({0xd9, 0xe8}).b({0xd9, 0xee}).go();  // ST0 = 0, ST1 = 1
     p.s.rflags |= flags::ZF;
     p.b({0xda, 0xc9}).go();  // FCMOVE ST(0), ST(1)
-    CHECK(told(p.st(0)) == 1.0L);
+    CHECK(from_f80(p.st(0)) == 1.0L);
     p.b({0xd9, 0xee}).b({0xdb, 0xc9}).go();  // FLDZ; FCMOVNE: ZF set, no move
-    CHECK(told(p.st(0)) == 0.0L);
+    CHECK(from_f80(p.st(0)) == 0.0L);
 }
 
 TEST_CASE("x87: #NM with CR0.EM or CR0.TS, before anything else") {
@@ -374,7 +361,7 @@ namespace {
 // Fills the FPU with recognisable state: three values, a control word,
 // pending flags, pointers.
 void fill(Prog& p) {
-    p.put80(0x10, ld(1.5L));
+    p.put80(0x10, to_f80(1.5L));
     p.put(0, 0x0e7f, 2);
     p.b({0xdb, 0xe3}).b({0xd9, 0x6b, 0x00}).b({0xdb, 0x6b, 0x10}).b({0xd9, 0xeb}).b({0xd9, 0xee});
     p.b({0xd8, 0xf1}).go();  // 0 / pi: fine; then leave a PE from FLDPI? set a flag by hand:

@@ -13,19 +13,6 @@ using x87::F80;
 
 namespace {
 
-F80 ldt(long double v) {
-    uint8_t b[16] = {};
-    memcpy(b, &v, 10);
-    return F80::from_bytes(b);
-}
-long double val(const F80& f) {
-    uint8_t b[16] = {};
-    f.to_bytes(b);
-    long double v = 0;
-    memcpy(&v, b, 10);
-    return v;
-}
-
 // FNINIT; FLD m80 [b]; FLD m80 [a]; op — in the emulator.
 struct TRig : X87Rig {
     void run(long double a, long double b, std::initializer_list<uint8_t> op, bool two = true) {
@@ -42,7 +29,7 @@ struct TRig : X87Rig {
         n += 2;
         poke(kCode, code);
         cpu.flush_decoded_blocks();
-        const F80 fa = ldt(a), fb = ldt(b);
+        const F80 fa = to_f80(a), fb = to_f80(b);
         memory.write_bytes(GuestPhys(kData + 0x10), &fa, 10);
         memory.write_bytes(GuestPhys(kData + 0x20), &fb, 10);
         step(n);
@@ -59,29 +46,29 @@ TEST_CASE("x87: FSIN/FCOS/FPTAN/FSINCOS out of range set C2 and leave ST(0) alon
     for (uint8_t op : {0xfe, 0xff, 0xf2, 0xfb}) {
         r.run(big, 0, {0xd9, op}, false);
         CHECK((r.s.fpu.fsw & x87::kC2));
-        CHECK(val(r.st(0)) == big);
+        CHECK(from_f80(r.st(0)) == big);
         CHECK(r.top() == 7);
     }
     r.run(0.5L, 0, {0xd9, 0xfe}, false);  // in range: C2 clear
     CHECK(!(r.s.fpu.fsw & x87::kC2));
-    CHECK(fabsl(val(r.st(0)) - sinl(0.5L)) < 1e-18L);
+    CHECK(fabsl(from_f80(r.st(0)) - sinl(0.5L)) < 1e-18L);
 }
 
 TEST_CASE("x87: FPTAN pushes 1.0, FSINCOS pushes the cosine, FXTRACT splits") {
     TRig r;
     r.run(0.25L, 0, {0xd9, 0xf2}, false);
     CHECK(r.top() == 6);
-    CHECK(val(r.st(0)) == 1.0L);
-    CHECK(fabsl(val(r.st(1)) - tanl(0.25L)) < 1e-18L);
+    CHECK(from_f80(r.st(0)) == 1.0L);
+    CHECK(fabsl(from_f80(r.st(1)) - tanl(0.25L)) < 1e-18L);
     r.run(1.0L, 0, {0xd9, 0xfb}, false);
-    CHECK(fabsl(val(r.st(0)) - cosl(1.0L)) < 1e-18L);
-    CHECK(fabsl(val(r.st(1)) - sinl(1.0L)) < 1e-18L);
+    CHECK(fabsl(from_f80(r.st(0)) - cosl(1.0L)) < 1e-18L);
+    CHECK(fabsl(from_f80(r.st(1)) - sinl(1.0L)) < 1e-18L);
     r.run(-48.0L, 0, {0xd9, 0xf4}, false);
-    CHECK(val(r.st(0)) == -1.5L);
-    CHECK(val(r.st(1)) == 5.0L);
+    CHECK(from_f80(r.st(0)) == -1.5L);
+    CHECK(from_f80(r.st(1)) == 5.0L);
     r.run(0.0L, 0, {0xd9, 0xf4}, false);  // zero: divide-by-zero, exponent -inf
     CHECK((r.s.fpu.fsw & x87::kZE));
-    CHECK(val(r.st(0)) == 0.0L);
+    CHECK(from_f80(r.st(0)) == 0.0L);
     CHECK(r.st(1).is_inf());
     CHECK(r.st(1).sign());
 }
@@ -90,18 +77,18 @@ TEST_CASE("x87: FYL2X, FYL2XP1, FPATAN pop; F2XM1, FSCALE, FPREM1") {
     TRig r;
     r.run(8.0L, 3.0L, {0xd9, 0xf1});  // 3 * log2(8)
     CHECK(r.top() == 7);
-    CHECK(val(r.st(0)) == 9.0L);
+    CHECK(from_f80(r.st(0)) == 9.0L);
     r.run(1.0L, 2.0L, {0xd9, 0xf9});  // 2 * log2(1 + 1)
-    CHECK(val(r.st(0)) == 2.0L);
+    CHECK(from_f80(r.st(0)) == 2.0L);
     r.run(1.0L, 1.0L, {0xd9, 0xf3});  // atan(1/1)
-    CHECK(fabsl(val(r.st(0)) - atanl(1.0L)) < 1e-18L);
+    CHECK(fabsl(from_f80(r.st(0)) - atanl(1.0L)) < 1e-18L);
     r.run(0.5L, 0, {0xd9, 0xf0}, false);
-    CHECK(fabsl(val(r.st(0)) - (sqrtl(2.0L) - 1)) < 1e-18L);
+    CHECK(fabsl(from_f80(r.st(0)) - (sqrtl(2.0L) - 1)) < 1e-18L);
     r.run(3.0L, 4.7L, {0xd9, 0xfd});  // 3 * 2^trunc(4.7)
-    CHECK(val(r.st(0)) == 48.0L);
+    CHECK(from_f80(r.st(0)) == 48.0L);
     CHECK(r.top() == 6);
     r.run(7.0L, 2.0L, {0xd9, 0xf5});  // IEEE remainder: 7 - 4*2 = -1
-    CHECK(val(r.st(0)) == -1.0L);
+    CHECK(from_f80(r.st(0)) == -1.0L);
     CHECK(!(r.s.fpu.fsw & x87::kC2));
     r.run(1.0L, 0, {0xd9, 0xf1}, false);  // FYL2X with ST(1) empty: underflow, indefinite, pop
     CHECK((r.s.fpu.fsw & (x87::kIE | x87::kSF)) == (x87::kIE | x87::kSF));

@@ -23,6 +23,21 @@
 
 namespace nomad86::test {
 
+// The host's long double is the x87's 80-bit format: conversions both ways.
+inline x87::F80 to_f80(long double v) {
+    uint8_t b[16] = {};
+    memcpy(b, &v, 10);
+    return x87::F80::from_bytes(b);
+}
+inline long double from_f80(const x87::F80& f) {
+    uint8_t b[16] = {};
+    f.to_bytes(b);
+    long double v = 0;
+    memcpy(&v, b, 10);
+    return v;
+}
+
+
 struct X87Data {
     uint8_t b[0x60];
 };
