@@ -13,7 +13,11 @@ int64_t VirtualClock::host_ns() {
 VirtualClock::VirtualClock(Mode mode) : mode_(mode) { offset_ns_ = host_ns(); }
 
 int64_t VirtualClock::now_ns() const {
-    if (mode_ == Mode::kManual) return manual_ns_;
+    if (mode_ == Mode::kManual) {
+        const int64_t t = manual_ns_;
+        manual_ns_ += manual_read_step_ns_;
+        return t;
+    }
     if (paused_) return paused_at_;
     return host_ns() - offset_ns_;
 }

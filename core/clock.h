@@ -28,6 +28,10 @@ public:
     // Manual mode: move guest time forward (never backward).
     void advance_to(int64_t ns);
     void advance_by(int64_t ns) { advance_to(now_ns() + ns); }
+    // Manual mode: every read of the clock also moves it forward by `ns`, as
+    // if the host thread were descheduled between any two reads (tests of
+    // code that must not assume time stands still while it runs).
+    void set_manual_read_step(int64_t ns) { manual_read_step_ns_ = ns; }
     Mode mode() const { return mode_; }
 
     // Timers. A device creates its timers once and arms them as needed; the
@@ -56,7 +60,8 @@ private:
     bool paused_ = false;
     int64_t offset_ns_ = 0;   // guest = host - offset (kHost)
     int64_t paused_at_ = 0;   // guest time when paused
-    int64_t manual_ns_ = 0;   // guest time (kManual)
+    mutable int64_t manual_ns_ = 0;  // guest time (kManual)
+    int64_t manual_read_step_ns_ = 0;
     int64_t next_deadline_ = kNoDeadline;
     // A deque keeps a timer in place while a callback creates another.
     std::deque<Timer> timers_;

@@ -106,7 +106,7 @@ void Pit8254::reset() {
     ch_[2].gate = false;  // port 0x61 bit 0
     irq_edge_due_ = false;
     times_relative_ = false;
-    update_irq0(false);
+    update_irq0(now_tick(), false);
 }
 
 // ---- time model ---------------------------------------------------------------
@@ -321,7 +321,7 @@ void Pit8254::write_control(uint8_t v) {
     c.status_latched = false;
     c.null_count = true;
     c.load_tick = kNever;
-    channel_changed(int(sc));
+    channel_changed(int(sc), t);
 }
 
 void Pit8254::latch_count(Pit8254Channel& c, int64_t t) {
@@ -345,7 +345,7 @@ void Pit8254::write_counter(int ch, uint8_t v) {
             // drives OUT low at once.
             if (eff_mode(c) == 0) {
                 go_idle(c, t);
-                channel_changed(ch);
+                channel_changed(ch, t);
             }
         } else {
             c.write_msb = false;
@@ -400,7 +400,7 @@ void Pit8254::load_count(int ch, uint16_t raw, int64_t t) {
         // kGateHeld: the gate's rising edge will load the CR.
         break;
     }
-    channel_changed(ch);
+    channel_changed(ch, t);
 }
 
 uint8_t Pit8254::read_counter(int ch) {
@@ -473,31 +473,29 @@ void Pit8254::set_gate(int ch, bool level) {
         }
         break;
     }
-    channel_changed(ch);
+    channel_changed(ch, t);
 }
 
 // ---- IRQ0 ----------------------------------------------------------------------
 
-void Pit8254::channel_changed(int ch) {
-    if (ch == 0) update_irq0(false);
+void Pit8254::channel_changed(int ch, int64_t t) {
+    if (ch == 0) update_irq0(t, false);
 }
 
 // Brings the IRQ0 wire to channel 0's current level and re-arms the timer
 // for its next transition.
-void Pit8254::update_irq0(bool drive_always) {
-    int64_t t = now_tick();
+void Pit8254::update_irq0(int64_t t, bool drive_always) {
     sync(ch_[0], t);
     bool target = irq_line_level(ch_[0], t);
     if (drive_always || irq0_.level() != target) irq0_.set(target);
-    arm_irq0(false);
+    arm_irq0(t, false);
 }
 
-void Pit8254::arm_irq0(bool from_callback) {
+void Pit8254::arm_irq0(int64_t t, bool from_callback) {
     // Cancel first: VirtualClock::arm() only ever lowers its cached earliest
     // deadline, so moving an armed timer later without a cancel would leave
     // the clock waiting for a deadline that no longer exists.
     ctx_.clock.cancel(timer_);
-    int64_t t = now_tick();
     Transition tr = next_transition(ch_[0], t);
     if (tr.tick == kNever) {
         irq_edge_due_ = false;
@@ -506,7 +504,8 @@ void Pit8254::arm_irq0(bool from_callback) {
     int64_t deadline = tick_to_ns(tr.tick);
     // From the callback, never sooner than kMinIrqIntervalNs: a count of 1
     // or 2 would otherwise ask for a callback every input tick. (A guest
-    // write arms at the next transition, which is always in the future.)
+    // write arms at the next transition after the write, which may already
+    // be past by now: the clock then runs the callback at once.)
     if (from_callback) deadline = std::max(deadline, ctx_.clock.now_ns() + kMinIrqIntervalNs);
     bool due = tr.rising;
     if (!due) {
@@ -532,7 +531,7 @@ void Pit8254::on_timer() {
     } else if (irq0_.level() != target) {
         irq0_.set(target);
     }
-    arm_irq0(true);
+    arm_irq0(t, true);
 }
 
 // ---- port I/O -------------------------------------------------------------------
@@ -664,7 +663,7 @@ void Pit8254::post_load() {
     if (port61_ & ~0x0F) throw StateError("pit: port 0x61 reserved bits");
     if (((port61_ & 1) != 0) != ch_[2].gate) throw StateError("pit: port 0x61 gate bit disagrees with channel 2");
     times_relative_ = false;
-    update_irq0(true);
+    update_irq0(now_tick(), true);
 }
 
 }  // namespace nomad86

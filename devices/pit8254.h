@@ -103,9 +103,14 @@ private:
     void trigger(Pit8254Channel& c, int64_t t);
     void go_idle(Pit8254Channel& c, int64_t t);
 
-    void channel_changed(int ch);
-    void update_irq0(bool drive_always);
-    void arm_irq0(bool from_callback);
+    // `t` is the input tick at which the channel changed (or the callback
+    // ran): transitions are looked for after it, not after whatever time it
+    // is when the host gets here, so an edge that falls between the two
+    // (the host thread descheduled for longer than a short one-shot count)
+    // is delivered late rather than lost.
+    void channel_changed(int ch, int64_t t);
+    void update_irq0(int64_t t, bool drive_always);
+    void arm_irq0(int64_t t, bool from_callback);
     void on_timer();
 
     DeviceContext& ctx_;
