@@ -8,6 +8,7 @@ namespace nomad86 {
 
 static const LogItemInfo kItems[] = {
     {"in_asm", kLogInAsm, "show target assembly code for each compiled block"},
+    {"out_asm", kLogOutAsm, "show generated host assembly code for each compiled block"},
     {"exec", kLogExec, "show trace before each executed block"},
     {"cpu", kLogCpu, "show CPU registers before entering a block"},
     {"int", kLogInt, "show interrupts and exceptions"},

@@ -23,6 +23,7 @@ enum LogItem : uint32_t {
     kLogNochain = 1u << 8,     // do not chain translated blocks
     kLogPost = 1u << 9,        // port 0x80 POST codes
     kLogIoport = 1u << 10,     // every port access
+    kLogOutAsm = 1u << 11,     // host code the JIT emitted for each block
 };
 
 struct LogItemInfo {

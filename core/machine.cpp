@@ -64,6 +64,13 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
 
     cpu_ = std::make_unique<Cpu>(CpuBus{memory_, io_, clock_, log_, *this});
     if (config.one_insn_per_block) cpu_->set_one_insn_per_block(true);
+    if (config.accel == MachineConfig::Accel::kJit) {
+        jit::JitOptions jo;
+        jo.cache_bytes = config.jit_cache_bytes;
+        jo.verify = config.jit_verify;
+        jit_ = std::make_unique<jit::JitEngine>(*cpu_, log_, jo);
+        cpu_->set_block_executor(jit_.get());
+    }
     serial_backend_ = make_backend(config.serial, "serial");
     debugcon_backend_ = make_backend(config.debugcon, "debugcon");
 

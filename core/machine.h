@@ -17,6 +17,7 @@
 #include "core/machine_config.h"
 #include "core/machine_control.h"
 #include "cpu/cpu.h"
+#include "jit/jit_engine.h"
 #include "mmu/io_bus.h"
 #include "mmu/phys_memory.h"
 
@@ -87,6 +88,8 @@ public:
     void set_input_poller(std::function<void(int64_t timeout_ns)> poller) { input_poller_ = std::move(poller); }
 
     Cpu& cpu() { return *cpu_; }
+    // The JIT, or nullptr with -accel interp.
+    jit::JitEngine* jit() { return jit_.get(); }
     PhysicalMemory& memory() { return memory_; }
     IoBus& io() { return io_; }
     VirtualClock& clock() { return clock_; }
@@ -132,6 +135,7 @@ private:
     IoBus io_;
     DeviceContext ctx_;
     std::unique_ptr<Cpu> cpu_;
+    std::unique_ptr<jit::JitEngine> jit_;  // after cpu_: destroyed first
     std::unique_ptr<CharBackend> serial_backend_;
     std::unique_ptr<CharBackend> debugcon_backend_;
     std::unique_ptr<Pic8259Pair> pic_;

@@ -38,6 +38,12 @@ struct MachineConfig {
     std::string log_file;         // -D
     std::vector<std::pair<uint64_t, uint64_t>> log_filter;  // -dfilter, inclusive ranges
     bool one_insn_per_block = false;  // -one-insn-per-tb
+    // -accel: the JIT (default) or the interpreter alone; verify=on runs
+    // both in lockstep; tb-size is the JIT's code budget.
+    enum class Accel { kJit, kInterp };
+    Accel accel = Accel::kJit;
+    bool jit_verify = false;
+    uint64_t jit_cache_bytes = 64 * MiB;
     bool nographic = false;
 };
 

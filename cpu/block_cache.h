@@ -35,7 +35,14 @@ public:
     // Retires every block (CPU reset, tests).
     void flush();
     // Frees retired blocks; only call between instructions.
-    void collect_garbage() { retired_.clear(); }
+    void collect_garbage() {
+        if (retired_.empty()) return;
+        if (on_free_)
+            for (const auto& b : retired_) on_free_(*b);
+        retired_.clear();
+    }
+    // Called for every block just before it is freed.
+    void set_free_callback(std::function<void(const DecodedBlock&)> cb) { on_free_ = std::move(cb); }
     // Called whenever blocks were retired (the CPU ends its current block).
     void set_invalidation_callback(std::function<void()> cb) { on_invalidate_ = std::move(cb); }
     size_t size() const { return blocks_.size(); }
@@ -60,6 +67,7 @@ private:
     std::vector<std::unique_ptr<DecodedBlock>> retired_;
     std::array<FastEntry, kFastEntries> fast_{};
     std::function<void()> on_invalidate_;
+    std::function<void(const DecodedBlock&)> on_free_;
     uint64_t invalidations_ = 0;
 };
 

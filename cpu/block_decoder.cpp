@@ -103,6 +103,11 @@ void convert(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops,
     out.opcode = zi.opcode;
     out.opcode_map = uint8_t(zi.opcode_map);
     out.modrm_reg = zi.raw.modrm.reg;
+    if (zi.cpu_flags) {
+        const ZydisAccessedFlags& f = *zi.cpu_flags;
+        out.flags_read = uint16_t(f.tested & flags::ARITH);
+        out.flags_written = uint16_t((f.modified | f.set_0 | f.set_1 | f.undefined) & flags::ARITH);
+    }
     const auto a = zi.attributes;
     if (a & ZYDIS_ATTRIB_HAS_REP || a & ZYDIS_ATTRIB_HAS_REPE) out.prefixes |= kPrefixRep;
     if (a & ZYDIS_ATTRIB_HAS_REPNE) out.prefixes |= kPrefixRepne;

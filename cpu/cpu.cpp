@@ -17,6 +17,9 @@ constexpr uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : 
 Cpu::Cpu(CpuBus bus)
     : bus_(bus), blocks_(std::make_unique<BlockCache>(bus.memory)), decoder_(std::make_unique<BlockDecoder>()) {
     blocks_->set_invalidation_callback([this] { events_pending_ = true; });
+    blocks_->set_free_callback([this](const DecodedBlock& b) {
+        if (executor_) executor_->block_freed(b);
+    });
     reset();
 }
 
@@ -59,6 +62,17 @@ void Cpu::reset() {
 }
 
 void Cpu::flush_decoded_blocks() { blocks_->flush(); }
+
+std::string Cpu::disassemble(DecodeMode mode, const uint8_t* bytes, size_t len, uint64_t pc) const {
+    return decoder_->disassemble(mode, bytes, len, pc);
+}
+
+void Cpu::set_block_executor(BlockExecutor* executor) {
+    // Translations belong to the executor that made them.
+    blocks_->flush();
+    blocks_->collect_garbage();
+    executor_ = executor;
+}
 size_t Cpu::decoded_blocks() const { return blocks_->size(); }
 uint64_t Cpu::decoded_block_invalidations() const { return blocks_->invalidations(); }
 
@@ -74,6 +88,7 @@ void Cpu::enter_shutdown() {
 }
 
 uint64_t Cpu::read_tsc() const {
+    device_events_++;
     return uint64_t(bus_.clock.now_ns() - tsc_origin_ns_) + s.msr.tsc_offset;
 }
 
@@ -378,25 +393,70 @@ void Cpu::trace_block(const DecodedBlock& block) {
                 block.key.phys, block.insns.size());
 }
 
+// One step of the interpreter: `insn` at s.rip, then the boundary after it.
+// Returns false when the block must end here (an exception was delivered,
+// a single-step trap, an interrupt shadow begins, or events are pending).
+// The JIT's helper calls come through here too (jit_step()), so the two
+// engines share every instruction's semantics.
+inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t cs_limit) {
+    const uint64_t start = s.rip;
+    const uint64_t saved_rsp = s.gpr[kRsp];
+    // Keeps the compiler from fusing the loads of rip and rflags into one
+    // 16-byte load: the previous handler stored them separately, and a
+    // load spanning two stores cannot be store-forwarded. That stall was
+    // 40% of this loop's time (perf), on every guest instruction.
+    asm volatile("" ::: "memory");
+    const uint64_t saved_flags = s.rflags;
+    const bool shadowed = s.interrupt_shadow;
+    const bool single_step = saved_flags & flags::TF;
+    insn_rip_ = start;
+    try {
+        if (start + insn.length - 1 > cs_limit) raise(kGP, 0);
+        s.rip = (start + insn.length) & ip_mask;
+        insn.handler(*this, insn);
+    } catch (const CpuException& e) {
+        s.rip = start;
+        s.gpr[kRsp] = saved_rsp;
+        s.rflags = saved_flags;
+        deliver_exception(e);
+        steps_++;
+        events_pending_ = true;
+        return false;
+    }
+    instret_++;
+    steps_++;
+    if (shadowed) {
+        s.interrupt_shadow = false;
+        if (intr_line_) events_pending_ = true;
+    }
+    if (single_step) {
+        // Trap after the instruction: #DB with DR6.BS, EIP of the next one.
+        s.dr[6] |= 1u << 14;
+        try {
+            deliver_interrupt(kDB, InterruptSource::kException, false, 0);
+        } catch (const CpuException& e) {
+            deliver_exception(e);
+        }
+        events_pending_ = true;
+        return false;
+    }
+    return !events_pending_;
+}
+
+bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
+    // An interrupt shadow that this instruction begins (MOV SS, STI) must
+    // be seen by run() at the next boundary, which the interpreter does.
+    return step_insn(insn, ip_mask, s.seg[kCs].limit) && !s.interrupt_shadow;
+}
+
 void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
     const uint32_t cs_limit = s.seg[kCs].limit;
     uint64_t n = 0;
     for (const DecodedInsn& insn : block.insns) {
         if (n++ == max_insns) return;
-        const uint64_t start = s.rip;
-        const uint64_t saved_rsp = s.gpr[kRsp];
-        // Keeps the compiler from fusing the loads of rip and rflags into one
-        // 16-byte load: the previous handler stored them separately, and a
-        // load spanning two stores cannot be store-forwarded. That stall was
-        // 40% of this loop's time (perf), on every guest instruction.
-        asm volatile("" ::: "memory");
-        const uint64_t saved_flags = s.rflags;
-        const bool shadowed = s.interrupt_shadow;
-        const bool single_step = saved_flags & flags::TF;
-        insn_rip_ = start;
         if (debug_active_) [[unlikely]] {
-            const uint64_t linear = (s.seg[kCs].base + start) & 0xffffffffull;
+            const uint64_t linear = (s.seg[kCs].base + s.rip) & 0xffffffffull;
             const bool skip = linear == skip_breakpoint_at_;
             skip_breakpoint_at_ = ~uint64_t(0);
             if (!skip && debug.has_breakpoint(linear)) {
@@ -405,37 +465,7 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
                 return;
             }
         }
-        try {
-            if (start + insn.length - 1 > cs_limit) raise(kGP, 0);
-            s.rip = (start + insn.length) & ip_mask;
-            insn.handler(*this, insn);
-        } catch (const CpuException& e) {
-            s.rip = start;
-            s.gpr[kRsp] = saved_rsp;
-            s.rflags = saved_flags;
-            deliver_exception(e);
-            steps_++;
-            events_pending_ = true;
-            return;
-        }
-        instret_++;
-        steps_++;
-        if (shadowed) {
-            s.interrupt_shadow = false;
-            if (intr_line_) events_pending_ = true;
-        }
-        if (single_step) {
-            // Trap after the instruction: #DB with DR6.BS, EIP of the next one.
-            s.dr[6] |= 1u << 14;
-            try {
-                deliver_interrupt(kDB, InterruptSource::kException, false, 0);
-            } catch (const CpuException& e) {
-                deliver_exception(e);
-            }
-            events_pending_ = true;
-            return;
-        }
-        if (events_pending_) return;
+        if (!step_insn(insn, ip_mask, cs_limit)) return;
     }
 }
 
@@ -464,7 +494,10 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         // One instruction at a time while an interrupt shadow or a single
         // step is pending, so the boundary after it is seen.
         if (s.interrupt_shadow || (s.rflags & flags::TF)) budget = 1;
-        execute_block(*block, budget);
+        // The block executor (the JIT) runs whole blocks only, and leaves
+        // breakpoints, watchpoints and single steps to the interpreter.
+        if (!(executor_ && budget >= block->insns.size() && !debug_active_ && executor_->execute(*block)))
+            execute_block(*block, budget);
         if (debug_hit_) {
             // A watchpoint fires after its instruction completed; a
             // breakpoint before its instruction runs.

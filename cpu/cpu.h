@@ -25,6 +25,7 @@
 #include "core/types.h"
 #include "cpu/cpu_state.h"
 #include "cpu/debug_points.h"
+#include "cpu/decoded_block.h"
 #include "cpu/insn.h"
 #include "mmu/io_bus.h"
 #include "mmu/page_walker.h"
@@ -36,6 +37,21 @@ namespace nomad86 {
 class BlockCache;
 class BlockDecoder;
 struct DecodedBlock;
+
+// An engine that runs whole decoded blocks in place of the interpreter: the
+// JIT (jit/). The CPU offers it each block it is about to run; the engine
+// either runs the block to its end, or to the instruction after which the
+// interpreter would have stopped, with the same guest-visible result, or
+// declines and the interpreter runs it.
+class BlockExecutor {
+public:
+    virtual ~BlockExecutor() = default;
+    // The block at CS:EIP, with interrupts, single-stepping and debug
+    // points already accounted for. False: not run, interpret it.
+    virtual bool execute(const DecodedBlock& block) = 0;
+    // The block is about to be freed (its page was written, or a flush).
+    virtual void block_freed(const DecodedBlock& block) = 0;
+};
 
 // A guest exception raised by an instruction (thrown, caught by the loop).
 struct CpuException {
@@ -138,6 +154,50 @@ public:
         max_block_insns_ = on ? 1 : 64;
         flush_decoded_blocks();
     }
+    // Installs (or, with nullptr, removes) the engine that runs blocks in
+    // place of the interpreter. Drops every decoded block.
+    void set_block_executor(BlockExecutor* executor);
+    BlockExecutor* block_executor() const { return executor_; }
+
+    // ---- the JIT's side ----
+    // One interpreter step of `insn` at s.rip, exactly as the interpreter
+    // runs it (a C++ exception never leaves it). False: the block ends.
+    bool step_for_jit(const DecodedInsn& insn, uint64_t ip_mask);
+    // Retired-instruction counters, which generated code bumps for the
+    // instructions it runs itself.
+    uint64_t* instret_counter() { return &instret_; }
+    uint64_t* step_counter() { return &steps_; }
+    // The block at CS:EIP as the interpreter would find it (decoded on
+    // first use); throws CpuException like an instruction fetch.
+    const DecodedBlock* block_at_pc() { return lookup_block(); }
+    // Disassembly of guest bytes, for -d out_asm and traces.
+    std::string disassemble(DecodeMode mode, const uint8_t* bytes, size_t len, uint64_t pc) const;
+    bool events_pending() const { return events_pending_; }
+    // The interpreter's run of one whole block (the verifier's reference).
+    void interpret_block(const DecodedBlock& block) { execute_block(block, UINT64_MAX); }
+    // Everything running a block changes besides memory and caches, so the
+    // lockstep verifier can run a block twice from the same point.
+    struct Checkpoint {
+        CpuState s;
+        uint64_t instret, steps, insn_rip;
+        bool events_pending, shutdown;
+        int delivering_vector;
+    };
+    Checkpoint checkpoint() const {
+        return Checkpoint{s, instret_, steps_, insn_rip_, events_pending_, shutdown_, delivering_vector_};
+    }
+    void restore(const Checkpoint& c) {
+        s = c.s;
+        instret_ = c.instret;
+        steps_ = c.steps;
+        insn_rip_ = c.insn_rip;
+        events_pending_ = c.events_pending;
+        shutdown_ = c.shutdown;
+        delivering_vector_ = c.delivering_vector;
+    }
+    // Port accesses and time-stamp reads so far: device effects and inputs
+    // that a second run of the same code would not see alike.
+    uint64_t device_events() const { return device_events_; }
 
     // ---- the handlers' side ----
     CpuState s;
@@ -313,6 +373,7 @@ private:
     // The block at CS:EIP, decoded on first use.
     const DecodedBlock* lookup_block();
     void execute_block(const DecodedBlock& block, uint64_t max_insns);
+    bool step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t cs_limit);
     bool handle_events();  // true: leave run()
     void note_debug_hit() {
         debug_hit_ = true;
@@ -343,6 +404,7 @@ private:
     InterruptAcknowledge* pic_ = nullptr;
     std::unique_ptr<BlockCache> blocks_;
     std::unique_ptr<BlockDecoder> decoder_;
+    BlockExecutor* executor_ = nullptr;
     uint64_t instret_ = 0;
     uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
     unsigned max_block_insns_ = 64;
@@ -362,6 +424,7 @@ private:
     // Double-fault tracking: the class of the exception being delivered.
     int delivering_vector_ = -1;
     int64_t tsc_origin_ns_ = 0;
+    mutable uint64_t device_events_ = 0;
 };
 
 }  // namespace nomad86

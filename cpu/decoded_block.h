@@ -27,6 +27,14 @@ struct DecodedBlock {
     uint64_t first_page = 0;
     uint64_t last_page = 0;
     std::vector<DecodedInsn> insns;
+    // Owned by the block executor (the JIT): its translation of this block
+    // and how often the block ran before it was worth translating. The
+    // block cache tells the executor before it frees the block.
+    mutable void* host_code = nullptr;
+    mutable uint32_t host_code_size = 0;
+    mutable uint32_t runs = 0;
+    // Set when translation failed: the interpreter runs the block.
+    mutable bool untranslatable = false;
 };
 
 }  // namespace nomad86

@@ -29,9 +29,15 @@ void Cpu::check_io_permission(uint16_t port, unsigned size) {
     if (bits & mask) raise(kGP, 0);
 }
 
-uint32_t Cpu::port_in(uint16_t port, unsigned size) { return io().read(port, size); }
+uint32_t Cpu::port_in(uint16_t port, unsigned size) {
+    device_events_++;
+    return io().read(port, size);
+}
 
-void Cpu::port_out(uint16_t port, unsigned size, uint32_t value) { io().write(port, size, value); }
+void Cpu::port_out(uint16_t port, unsigned size, uint32_t value) {
+    device_events_++;
+    io().write(port, size, value);
+}
 
 namespace {
 

@@ -75,6 +75,11 @@ struct DecodedInsn {
     uint8_t opcode = 0;       // the opcode byte after any 0F escape (handlers that share a mnemonic)
     uint8_t opcode_map = 0;   // 0 = one-byte map, 1 = 0F, 2 = 0F38, 3 = 0F3A
     uint8_t modrm_reg = 0;    // ModRM.reg (the /digit), for group opcodes
+    // The arithmetic flags (EFLAGS bit positions) the instruction reads and
+    // writes, as Zydis describes it (undefined results count as written):
+    // the JIT's flag liveness.
+    uint16_t flags_read = 0;
+    uint16_t flags_written = 0;
     // Visible operands in ops[]. Instructions with only implicit operands
     // (string instructions, XLAT, PUSHA...) have none: their handlers use
     // opsize, addrsize and seg_override.

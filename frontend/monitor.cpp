@@ -628,6 +628,10 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
                            m.cpu().decoded_blocks(), (unsigned long long)m.cpu().decoded_block_invalidations());
                   return std::string(buf);
               }});
+    add_info({"jit", "", "show the JIT's code cache and helper statistics", [&m](const std::string&) {
+                  if (!m.jit()) return std::string("accel interp: the JIT is off\n");
+                  return m.jit()->report();
+              }});
     add_info({"pic", "", "show PIC state", [&m](const std::string&) { return m.pic().describe_text(); }});
     add_info({"version", "", "show the version of nomad86", [](const std::string&) {
                   return std::string(NOMAD86_VERSION) + "\n";

@@ -120,6 +120,40 @@ static bool parse_monitor(const std::string& text, MonitorSpec* spec, std::strin
     return false;
 }
 
+// -accel jit|interp[,verify=on|off][,tb-size=MiB] ("tcg" is QEMU's name
+// for its translator: accepted as jit).
+static bool parse_accel(const std::string& text, MachineConfig* cfg, std::string* error) {
+    size_t comma = text.find(',');
+    const std::string engine = text.substr(0, comma);
+    if (engine == "jit" || engine == "tcg") {
+        cfg->accel = MachineConfig::Accel::kJit;
+    } else if (engine == "interp") {
+        cfg->accel = MachineConfig::Accel::kInterp;
+    } else {
+        *error = "-accel: unsupported accelerator '" + engine + "' (supported: jit, interp)";
+        return false;
+    }
+    std::string rest = comma == std::string::npos ? "" : text.substr(comma + 1);
+    while (!rest.empty()) {
+        size_t next = rest.find(',');
+        const std::string prop = rest.substr(0, next);
+        rest = next == std::string::npos ? "" : rest.substr(next + 1);
+        const size_t eq = prop.find('=');
+        const std::string key = prop.substr(0, eq), val = eq == std::string::npos ? "" : prop.substr(eq + 1);
+        uint64_t mib;
+        if (key == "verify" && (val == "on" || val == "off") && cfg->accel == MachineConfig::Accel::kJit) {
+            cfg->jit_verify = val == "on";
+        } else if (key == "tb-size" && parse_number(val, &mib) && mib >= 1 && mib <= 4096 &&
+                   cfg->accel == MachineConfig::Accel::kJit) {
+            cfg->jit_cache_bytes = mib * MiB;
+        } else {
+            *error = "-accel " + engine + ": bad property '" + prop + "' (jit takes verify=on|off, tb-size=MiB)";
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool parse_device(const std::string& text, MachineConfig* cfg, std::string* error) {
     // DRIVER[,prop=value...]
     size_t comma = text.find(',');
@@ -244,6 +278,8 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
             cfg.log_file = v;
         } else if (opt == "-dfilter") {
             if (!value(&v) || !Logger::parse_filter(v, &cfg.log_filter, error)) return false;
+        } else if (opt == "-accel") {
+            if (!value(&v) || !parse_accel(v, &cfg, error)) return false;
         } else if (opt == "-one-insn-per-tb" || opt == "-singlestep") {
             cfg.one_insn_per_block = true;
         } else if (opt == "-s") {
@@ -307,6 +343,9 @@ std::string usage_text() {
            "                      unix:PATH,server,nowait (with -nographic: Ctrl-A c on the terminal)\n"
            "  -D FILE             write the log to FILE instead of stderr\n"
            "  -dfilter RANGES     limit in_asm/exec/cpu logs to A..B, A+LEN or A-LEN ranges\n"
+           "  -accel ENGINE[,verify=on][,tb-size=MiB]\n"
+           "                      jit (default: guest blocks become host code) or interp\n"
+           "                      (the reference interpreter); verify=on runs both in lockstep\n"
            "  -one-insn-per-tb    one instruction per block: -d cpu,exec trace each instruction\n"
            "  -h, --help          this help\n"
            "  --version           version\n"

@@ -55,12 +55,16 @@ uint8_t PhysicalMemory::read_byte_slow(uint64_t addr) {
     if (is_ram(GuestPhys(addr), 1)) return ram_[addr];
     const Region* r = find_region(addr);
     if (!r) return 0xff;
-    if (r->mmio) return uint8_t(r->mmio->mmio_read(addr - r->base, 1));
+    if (r->mmio) {
+        if (journal_) journal_->device_accesses++;
+        return uint8_t(r->mmio->mmio_read(addr - r->base, 1));
+    }
     return r->rom[addr - r->base];
 }
 
 void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom) {
     if (is_ram(GuestPhys(addr), 1)) {
+        if (journal_) journal_ram(addr, 1);
         note_ram_write(addr >> kPageShift);
         ram_[addr] = value;
         return;
@@ -68,6 +72,7 @@ void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_ro
     const Region* r = find_region(addr);
     if (!r) return;
     if (r->mmio) {
+        if (journal_) journal_->device_accesses++;
         r->mmio->mmio_write(addr - r->base, 1, value);
     } else if (allow_rom) {
         const_cast<Region*>(r)->rom[addr - r->base] = value;
@@ -76,8 +81,10 @@ void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_ro
 
 uint64_t PhysicalMemory::read_slow(GuestPhys addr, unsigned size) {
     const Region* r = find_region(addr.value);
-    if (r && r->mmio && addr.value + size <= r->base + r->size)
+    if (r && r->mmio && addr.value + size <= r->base + r->size) {
+        if (journal_) journal_->device_accesses++;
         return r->mmio->mmio_read(addr.value - r->base, size);
+    }
     uint64_t v = 0;
     for (unsigned i = 0; i < size; i++) v |= uint64_t(read_byte_slow(addr.value + i)) << (8 * i);
     return v;
@@ -86,6 +93,7 @@ uint64_t PhysicalMemory::read_slow(GuestPhys addr, unsigned size) {
 void PhysicalMemory::write_slow(GuestPhys addr, unsigned size, uint64_t value) {
     const Region* r = find_region(addr.value);
     if (r && r->mmio && addr.value + size <= r->base + r->size) {
+        if (journal_) journal_->device_accesses++;
         r->mmio->mmio_write(addr.value - r->base, size, value);
         return;
     }
@@ -109,6 +117,10 @@ void PhysicalMemory::write_bytes(GuestPhys addr, const void* in, size_t len) {
 void PhysicalMemory::load_bytes(GuestPhys addr, const void* in, size_t len) {
     const uint8_t* p = static_cast<const uint8_t*>(in);
     for (size_t i = 0; i < len; i++) write_byte_slow(addr.value + i, p[i], true);
+}
+
+void PhysicalMemory::undo_writes(const WriteJournal& journal) {
+    for (auto it = journal.old_bytes.rbegin(); it != journal.old_bytes.rend(); ++it) ram_[it->first] = it->second;
 }
 
 bool PhysicalMemory::test_and_clear_dirty(uint64_t page) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/types.h"
@@ -23,6 +24,15 @@ public:
     // offset is relative to the region's base; size is 1, 2, 4 or 8.
     virtual uint64_t mmio_read(uint64_t offset, unsigned size) = 0;
     virtual void mmio_write(uint64_t offset, unsigned size, uint64_t value) = 0;
+};
+
+// The stores of a stretch of execution, so that it can be undone and run
+// again (the JIT's lockstep verifier runs each block twice).
+struct WriteJournal {
+    // (guest-physical address, the RAM byte before the store), in store order.
+    std::vector<std::pair<uint64_t, uint8_t>> old_bytes;
+    // MMIO reads and writes: device side effects that cannot be undone.
+    uint64_t device_accesses = 0;
 };
 
 // Told when a store hits a page that holds decoded code.
@@ -79,6 +89,8 @@ public:
     }
     void write(GuestPhys addr, unsigned size, uint64_t value) {
         if (is_ram(addr, size) && (addr.value & (kPageSize - 1)) + size <= kPageSize) [[likely]] {
+            if (journal_) [[unlikely]]
+                journal_ram(addr.value, size);
             note_ram_write(addr.value >> kPageShift);
             store_le(ram_.get() + addr.value, size, value);
             return;
@@ -112,6 +124,13 @@ public:
     // Dirty tracking for migration: pages written since the last clear.
     bool test_and_clear_dirty(uint64_t page);
     void set_all_dirty();
+
+    // While set, every RAM store is recorded in `journal` (nullptr: off).
+    void set_write_journal(WriteJournal* journal) { journal_ = journal; }
+    // Puts back every byte the journal recorded, latest first, as raw RAM
+    // (no dirty or code-page side effects).
+    void undo_writes(const WriteJournal& journal);
+    uint8_t ram_byte(uint64_t addr) const { return addr < ram_size_ ? ram_[addr] : 0xff; }
 
     // Resets RAM contents to zero (machine reset keeps contents, like a PC;
     // this is for tests).
@@ -150,6 +169,9 @@ private:
         default: memcpy(p, &value, size < 8 ? size : 8); return;
         }
     }
+    void journal_ram(uint64_t addr, unsigned size) {
+        for (unsigned i = 0; i < size; i++) journal_->old_bytes.emplace_back(addr + i, ram_[addr + i]);
+    }
     const Region* find_region(uint64_t addr) const;
     uint8_t read_byte_slow(uint64_t addr);
     void write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom);
@@ -167,6 +189,7 @@ private:
     std::vector<Region> regions_;
     uint64_t a20_mask_ = ~uint64_t(0);
     CodeWriteListener* code_listener_ = nullptr;
+    WriteJournal* journal_ = nullptr;
 };
 
 }  // namespace nomad86

@@ -3,6 +3,7 @@
 namespace nomad86 {
 
 void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp) {
+    fills_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
     clear(e);

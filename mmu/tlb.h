@@ -36,6 +36,8 @@ public:
     }
     // Caches the result of a successful walk of `linear`.
     void fill(uint64_t linear, const WalkResult& w, bool cr0_wp);
+    // Fills so far (the JIT's verifier: did a run walk the page tables?).
+    uint64_t fills() const { return fills_; }
 
     void flush_all();
     // CR3 load: drops everything but global pages.
@@ -61,7 +63,8 @@ private:
     }
 
     std::array<Entry, kEntries> entries_;
-    unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
+    unsigned large_entries_ = 0;
+    uint64_t fills_ = 0;  // filled from large pages since the last full flush (upper bound)
 };
 
 }  // namespace nomad86

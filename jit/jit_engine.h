@@ -1,0 +1,77 @@
+// The JIT as the CPU's block executor: translates a decoded block once it
+// has run a few times, keeps the host code in a fixed budget (flushed whole
+// when full), runs it, and, with verify=on, checks every block it runs
+// against the interpreter in lockstep (jit/lockstep.h).
+//
+// Translations hang off the decoded blocks (DecodedBlock::host_code), so
+// the block cache's invalidation (a write to a code page, Bochs-style page
+// stamps keyed by physical address) retires both at once; the code is
+// released when the block is freed, at an instruction boundary, never while
+// it runs.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <asmjit/x86.h>
+
+#include "cpu/cpu.h"
+#include "jit/translator.h"
+
+namespace nomad86::jit {
+
+class LockstepVerifier;
+
+struct JitOptions {
+    uint64_t cache_bytes = 64ull << 20;  // host code budget
+    unsigned hot_runs = 2;                // runs of a block before it is translated
+    bool verify = false;                  // lockstep against the interpreter
+};
+
+struct JitStats {
+    uint64_t blocks_translated = 0;
+    uint64_t host_code_bytes = 0;      // live translations
+    uint64_t translation_failures = 0;
+    uint64_t cache_flushes = 0;
+    uint64_t blocks_freed = 0;
+    uint64_t block_runs = 0;           // translated blocks entered
+    uint64_t inline_insns_static = 0;  // over all translations
+    uint64_t helper_insns_static = 0;
+    uint64_t verified_blocks = 0;
+    uint64_t unverifiable_blocks = 0;  // did device I/O: run once, by the interpreter
+};
+
+class JitEngine final : public BlockExecutor {
+public:
+    JitEngine(Cpu& cpu, Logger& log, JitOptions options);
+    ~JitEngine() override;
+    JitEngine(const JitEngine&) = delete;
+    JitEngine& operator=(const JitEngine&) = delete;
+
+    bool execute(const DecodedBlock& block) override;
+    void block_freed(const DecodedBlock& block) override;
+
+    const JitStats& stats() const { return stats_; }
+    const RuntimeCounters& counters() const { return counters_; }
+    // The `info jit` text.
+    std::string report() const;
+    // With verify=on: the first difference found, else empty. The CPU is
+    // stopped (request_stop) when one is found.
+    const std::string& verify_failure() const;
+
+private:
+    // Translates `block`; false if it cannot be (the interpreter runs it).
+    bool translate(const DecodedBlock& block);
+    void run_translation(const DecodedBlock& block);
+
+    Cpu& cpu_;
+    Logger& log_;
+    JitOptions options_;
+    asmjit::JitRuntime runtime_;
+    RuntimeCounters counters_;
+    Translator translator_;
+    JitStats stats_;
+    std::unique_ptr<LockstepVerifier> verifier_;
+};
+
+}  // namespace nomad86::jit

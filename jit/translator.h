@@ -1,0 +1,75 @@
+// Decoded block -> host x86-64 code, with asmjit.
+//
+// The generated function runs one whole block against the CPU state:
+//
+//     void block(Cpu* cpu, CpuState* s);
+//
+// rbx holds the CpuState, rbp the Cpu, r12 the EIP the block was entered
+// at (blocks are keyed by physical address, so the same code serves every
+// virtual alias and CS base: EIP-relative values are computed from r12).
+//
+// Each guest instruction is either emitted inline (register-only integer
+// work whose semantics are the host's own instruction: MOV, the ALU group,
+// INC/DEC/NEG/NOT, LEA, MOVZX/MOVSX) or becomes a call to jit_step(), which
+// is one step of the interpreter for that instruction (cpu/cpu.cpp), so the
+// two engines cannot drift apart. Everything that can fault, touch memory,
+// branch or change a mode is a helper call today; a helper that stops the
+// block (exception delivered, events pending) makes the block return at
+// once with the state exactly as the interpreter leaves it.
+//
+// Guest flags live in CpuState::rflags. An inline instruction that writes
+// flags stores them (from the host's own EFLAGS) only when a later reader
+// could see them: a flag-liveness pass over the block skips the store when
+// the next writer overwrites them all first. Helpers and the block's exit
+// read every flag.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <asmjit/x86.h>
+
+#include "cpu/decoded_block.h"
+
+namespace nomad86 {
+class Cpu;
+}
+
+namespace nomad86::jit {
+
+using BlockFn = void (*)(Cpu* cpu, void* state);
+
+// Bumped by generated code and helpers; owned by the engine.
+struct RuntimeCounters {
+    uint64_t helper_insns = 0;  // guest instructions run through jit_step()
+};
+
+struct Translation {
+    BlockFn fn = nullptr;
+    size_t code_size = 0;
+    unsigned inline_insns = 0;  // static counts, for the statistics
+    unsigned helper_insns = 0;
+    std::string error;          // asmjit's message when fn is null
+    std::string listing;        // -d out_asm text (when asked for)
+};
+
+// Whether an instruction is emitted inline (else it is a helper call).
+bool translates_inline(const DecodedInsn& insn);
+
+class Translator {
+public:
+    Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters)
+        : cpu_(cpu), runtime_(runtime), counters_(counters) {}
+
+    // `entry_rip` and `entry_linear` are where the block is entered now
+    // (only for the listing); `bytes` are the block's guest bytes, in order.
+    Translation translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes, uint64_t entry_linear,
+                          bool want_listing);
+
+private:
+    Cpu& cpu_;
+    asmjit::JitRuntime& runtime_;
+    RuntimeCounters& counters_;
+};
+
+}  // namespace nomad86::jit
