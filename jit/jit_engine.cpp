@@ -10,7 +10,7 @@
 namespace nomad86::jit {
 
 JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
-    : cpu_(cpu), log_(log), options_(options), translator_(cpu, runtime_, counters_) {
+    : cpu_(cpu), log_(log), options_(options), translator_(cpu, runtime_, counters_, options.verify) {
     if (options_.verify) {
         verifier_ = std::make_unique<LockstepVerifier>(cpu_);
         options_.hot_runs = 0;  // check every block, from its first run

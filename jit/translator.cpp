@@ -20,6 +20,22 @@ static_assert(std::is_standard_layout_v<CpuState>, "generated code addresses Cpu
 constexpr int32_t kGprOffset = int32_t(offsetof(CpuState, gpr));
 constexpr int32_t kRipOffset = int32_t(offsetof(CpuState, rip));
 constexpr int32_t kFlagsOffset = int32_t(offsetof(CpuState, rflags));
+constexpr int32_t kCr0Offset = int32_t(offsetof(CpuState, cr0));
+constexpr int32_t kCplOffset = int32_t(offsetof(CpuState, cpl));
+constexpr int32_t kSegOffset = int32_t(offsetof(CpuState, seg));
+constexpr int32_t kSegAttr = int32_t(offsetof(SegmentCache, attr));
+constexpr int32_t kSegLimit = int32_t(offsetof(SegmentCache, limit));
+constexpr int32_t kSegBase = int32_t(offsetof(SegmentCache, base));
+
+// The segment checks the fast path takes: present, S=1, data, expand-up
+// (and writable for stores). Anything else (code segments, expand-down,
+// null selectors) goes the interpreter's way.
+constexpr uint32_t kSegReadMask = SegmentCache::kP | SegmentCache::kS | 0x8 | 0x4;
+constexpr uint32_t kSegReadWant = SegmentCache::kP | SegmentCache::kS;
+constexpr uint32_t kSegWriteMask = kSegReadMask | 0x2;
+constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
+
+void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
 
 // Fixed registers of generated code (all callee-saved in the SysV ABI, so
 // they survive helper calls).
@@ -33,7 +49,24 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
     return cpu->step_for_jit(*insn, ip_mask);
 }
 
-enum class Form { kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend };
+// kHelper: a call to jit_step(). The others are emitted inline; the k*Mem*
+// forms access guest memory through the inline TLB fast path and fall back
+// to jit_step() for the whole instruction when any condition of that path
+// does not hold (so every fault, MMIO access or code-page write is the
+// interpreter's business).
+// kShift and kImul load the guest's flags into the host's first, as the
+// interpreter does, so flags the SDM leaves undefined come out alike.
+// kBranch (Jcc, JMP rel) ends the block with EIP set.
+enum class Form {
+    kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
+    kLoad, kStore, kAluLoad, kAluMem
+};
+
+bool touches_memory(Form f) { return f == Form::kLoad || f == Form::kStore || f == Form::kAluLoad || f == Form::kAluMem; }
+// Forms with an out-of-line fallback to a helper step.
+bool has_slow_path(Form f) { return touches_memory(f) || f == Form::kBranch; }
+// Forms that load the guest's flags into the host and store them all back.
+bool passes_flags_through(Form f) { return f == Form::kShift || f == Form::kImul; }
 
 // A general register operand the generated code can address in CpuState.
 bool is_plain_reg(const Operand& op) {
@@ -47,6 +80,12 @@ bool is_reg_or_imm_of(const Operand& src, const Operand& dst) {
     return src.kind == OpKind::kImm || (is_plain_reg(src) && src.size == dst.size);
 }
 
+// A memory operand of 1, 2 or 4 bytes with 16- or 32-bit addressing.
+bool is_plain_mem(const DecodedInsn& insn, const Operand& op) {
+    return op.kind == OpKind::kMem && (op.size == 1 || op.size == 2 || op.size == 4) &&
+           (insn.addrsize == 2 || insn.addrsize == 4) && op.seg < kNumSegRegs;
+}
+
 Form form_of(const DecodedInsn& insn) {
     if (insn.prefixes & kPrefixLock) return Form::kHelper;
     const Operand* op = insn.ops;
@@ -54,7 +93,11 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_NOP:
         return insn.num_ops == 0 ? Form::kNop : Form::kHelper;
     case ZYDIS_MNEMONIC_MOV:
-        return insn.num_ops == 2 && is_plain_reg(op[0]) && is_reg_or_imm_of(op[1], op[0]) ? Form::kMov : Form::kHelper;
+        if (insn.num_ops != 2) return Form::kHelper;
+        if (is_plain_reg(op[0]) && is_reg_or_imm_of(op[1], op[0])) return Form::kMov;
+        if (is_plain_reg(op[0]) && is_plain_mem(insn, op[1]) && op[1].size == op[0].size) return Form::kLoad;
+        if (is_plain_mem(insn, op[0]) && is_reg_or_imm_of(op[1], op[0])) return Form::kStore;
+        return Form::kHelper;
     case ZYDIS_MNEMONIC_ADD:
     case ZYDIS_MNEMONIC_ADC:
     case ZYDIS_MNEMONIC_SUB:
@@ -64,12 +107,54 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_XOR:
     case ZYDIS_MNEMONIC_CMP:
     case ZYDIS_MNEMONIC_TEST:
-        return insn.num_ops == 2 && is_plain_reg(op[0]) && is_reg_or_imm_of(op[1], op[0]) ? Form::kAlu : Form::kHelper;
+        if (insn.num_ops != 2) return Form::kHelper;
+        if (is_plain_reg(op[0]) && is_reg_or_imm_of(op[1], op[0])) return Form::kAlu;
+        if (is_plain_reg(op[0]) && is_plain_mem(insn, op[1]) && op[1].size == op[0].size) return Form::kAluLoad;
+        if (is_plain_mem(insn, op[0]) && is_reg_or_imm_of(op[1], op[0])) return Form::kAluMem;
+        return Form::kHelper;
     case ZYDIS_MNEMONIC_INC:
     case ZYDIS_MNEMONIC_DEC:
     case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
         return insn.num_ops == 1 && is_plain_reg(op[0]) ? Form::kUnary : Form::kHelper;
+    case ZYDIS_MNEMONIC_SHL:
+    case ZYDIS_MNEMONIC_SHR:
+    case ZYDIS_MNEMONIC_SAR:
+    case ZYDIS_MNEMONIC_ROL:
+    case ZYDIS_MNEMONIC_ROR:
+    case ZYDIS_MNEMONIC_RCL:
+    case ZYDIS_MNEMONIC_RCR:
+        return insn.num_ops == 2 && is_plain_reg(op[0]) &&
+                       (op[1].kind == OpKind::kImm ||
+                        (op[1].kind == OpKind::kReg && op[1].reg_class == RegClass::kGpr && op[1].reg == kRcx &&
+                         op[1].size == 1))
+                   ? Form::kShift
+                   : Form::kHelper;
+    case ZYDIS_MNEMONIC_IMUL:
+        if (!is_plain_reg(op[0]) || op[0].size < 2) return Form::kHelper;
+        if (insn.num_ops == 2 && is_plain_reg(op[1]) && op[1].size == op[0].size) return Form::kImul;
+        if (insn.num_ops == 3 && is_plain_reg(op[1]) && op[1].size == op[0].size && op[2].kind == OpKind::kImm)
+            return Form::kImul;
+        return Form::kHelper;
+    case ZYDIS_MNEMONIC_JMP:
+        return insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kBranch : Form::kHelper;
+    case ZYDIS_MNEMONIC_JB:
+    case ZYDIS_MNEMONIC_JBE:
+    case ZYDIS_MNEMONIC_JL:
+    case ZYDIS_MNEMONIC_JLE:
+    case ZYDIS_MNEMONIC_JNB:
+    case ZYDIS_MNEMONIC_JNBE:
+    case ZYDIS_MNEMONIC_JNL:
+    case ZYDIS_MNEMONIC_JNLE:
+    case ZYDIS_MNEMONIC_JNO:
+    case ZYDIS_MNEMONIC_JNP:
+    case ZYDIS_MNEMONIC_JNS:
+    case ZYDIS_MNEMONIC_JNZ:
+    case ZYDIS_MNEMONIC_JO:
+    case ZYDIS_MNEMONIC_JP:
+    case ZYDIS_MNEMONIC_JS:
+    case ZYDIS_MNEMONIC_JZ:
+        return insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kBranch : Form::kHelper;
     case ZYDIS_MNEMONIC_LEA:
         return insn.num_ops == 2 && is_plain_reg(op[0]) && op[0].size >= 2 && op[1].kind == OpKind::kMem &&
                        (insn.addrsize == 2 || insn.addrsize == 4)
@@ -90,7 +175,16 @@ Form form_of(const DecodedInsn& insn) {
 // instruction computes them; undefined ones come out as the host makes
 // them, exactly as in the interpreter, which runs the same instruction).
 uint32_t flags_written(const DecodedInsn& insn, Form form) {
-    if (form == Form::kAlu) return flags::ARITH;
+    if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem) return flags::ARITH;
+    if (form == Form::kImul) return flags::CF | flags::OF;
+    if (form == Form::kShift) {
+        // Only a count known to be non-zero writes them.
+        const Operand& count = insn.ops[1];
+        if (count.kind != OpKind::kImm || (count.imm & 0x1f) == 0) return 0;
+        const bool rotate = insn.mnemonic == ZYDIS_MNEMONIC_ROL || insn.mnemonic == ZYDIS_MNEMONIC_ROR ||
+                            insn.mnemonic == ZYDIS_MNEMONIC_RCL || insn.mnemonic == ZYDIS_MNEMONIC_RCR;
+        return rotate ? flags::CF | flags::OF : flags::ARITH;
+    }
     if (form != Form::kUnary) return 0;
     switch (insn.mnemonic) {
     case ZYDIS_MNEMONIC_INC:
@@ -101,6 +195,10 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
 }
 
 uint32_t flags_read(const DecodedInsn& insn, Form form) {
+    // The fast path's fallback is a helper step, which reads them all; the
+    // flag-loading forms take them all into the host; a branch tests them.
+    if (touches_memory(form) || form == Form::kShift || form == Form::kImul || form == Form::kBranch)
+        return flags::ARITH;
     if (form == Form::kAlu && (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB))
         return flags::CF;
     return 0;
@@ -147,8 +245,9 @@ public:
 
 class BlockEmitter {
 public:
-    BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask)
-        : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask) {}
+    BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores)
+        : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
+          ram_(cpu.memory().fast_path_view()) {}
 
     void prologue() {
         a_.push(kState);
@@ -173,17 +272,18 @@ public:
     // instructions retired.
     void helper(const DecodedInsn& insn, uint32_t offset, bool rip_current, unsigned inline_before) {
         if (!rip_current) store_rip(offset);
-        a_.mov(x86::rdi, kCpu);
-        a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
-        a_.mov(x86::rdx, Imm(ip_mask_));
-        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
-        a_.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
-        a_.test(x86::al, x86::al);
+        call_step(insn);
         a_.jz(exit_with(inline_before));
     }
 
-    void inline_insn(const DecodedInsn& insn, Form form, bool store_flags) {
+    void inline_insn(const DecodedInsn& insn, Form form, bool store_flags, uint32_t offset, unsigned inline_before) {
         const Operand* op = insn.ops;
+        Label slow, resume;
+        if (has_slow_path(form)) {
+            slow = a_.newLabel();
+            resume = a_.newLabel();
+            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before});
+        }
         switch (form) {
         case Form::kNop: break;
         case Form::kMov: emit_mov(op[0], op[1]); break;
@@ -191,8 +291,28 @@ public:
         case Form::kUnary: emit_unary(insn, store_flags); break;
         case Form::kLea: emit_lea(insn); break;
         case Form::kMovExtend: emit_move_extend(insn); break;
+        case Form::kLoad:
+            mem_address(insn, op[1], false, slow);
+            a_.mov(sized(x86::rax, op[0].size), x86::ptr(x86::r13, 0, op[0].size));
+            store_reg(op[0], x86::rax);
+            break;
+        case Form::kStore:
+            mem_address(insn, op[0], true, slow);
+            if (op[1].kind == OpKind::kImm) {
+                a_.mov(x86::ptr(x86::r13, 0, op[0].size), sized_imm(op[1].imm, op[0].size));
+            } else {
+                a_.mov(sized(x86::rax, op[0].size), reg_slot(op[1]));
+                a_.mov(x86::ptr(x86::r13, 0, op[0].size), sized(x86::rax, op[0].size));
+            }
+            break;
+        case Form::kAluLoad: emit_alu(insn, store_flags, slow); break;
+        case Form::kAluMem: emit_alu(insn, store_flags, slow); break;
+        case Form::kShift: emit_shift(insn, store_flags); break;
+        case Form::kImul: emit_imul(insn, store_flags); break;
+        case Form::kBranch: emit_branch(insn, offset + insn.length, slow); break;
         case Form::kHelper: break;
         }
+        if (has_slow_path(form)) a_.bind(resume);
     }
 
     // Falls off the end: EIP after the last instruction when that one was
@@ -207,6 +327,17 @@ public:
         a_.pop(kCpu);
         a_.pop(kState);
         a_.ret();
+        // The fast paths' fallbacks: the interpreter runs the instruction.
+        // Exits after this point count it among the inline instructions, so
+        // the step's own retirement is taken back.
+        for (const SlowPath& p : slow_paths_) {
+            a_.bind(p.entry);
+            store_rip(p.offset);
+            call_step(*p.insn);
+            a_.jz(exit_with(p.inline_before));
+            retire(1, true);
+            a_.jmp(p.resume);
+        }
         // The early exits, one per distinct retired count.
         for (auto& [count, label] : exits_) {
             a_.bind(label);
@@ -216,6 +347,23 @@ public:
     }
 
 private:
+    struct SlowPath {
+        Label entry, resume;
+        const DecodedInsn* insn;
+        uint32_t offset;
+        unsigned inline_before;
+    };
+
+    // jit_step(cpu, insn, ip_mask, counters); ZF set when the block must end.
+    void call_step(const DecodedInsn& insn) {
+        a_.mov(x86::rdi, kCpu);
+        a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
+        a_.mov(x86::rdx, Imm(ip_mask_));
+        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
+        a_.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
+        a_.test(x86::al, x86::al);
+    }
+
     Label exit_with(unsigned inline_before) {
         for (auto& [count, label] : exits_)
             if (count == inline_before) return label;
@@ -223,12 +371,99 @@ private:
         return exits_.back().second;
     }
 
-    void retire(unsigned n) {
+    void retire(unsigned n, bool take_back = false) {
         if (n == 0) return;
-        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.instret_counter())));
-        a_.add(x86::qword_ptr(x86::rax), n);
-        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.step_counter())));
-        a_.add(x86::qword_ptr(x86::rax), n);
+        for (uint64_t* counter : {cpu_.instret_counter(), cpu_.step_counter()}) {
+            a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(counter)));
+            if (take_back) a_.sub(x86::qword_ptr(x86::rax), n);
+            else a_.add(x86::qword_ptr(x86::rax), n);
+        }
+    }
+
+    // The effective address of a memory operand (its offset in the
+    // segment, wrapped to the address size) in edx.
+    void effective_address(const DecodedInsn& insn, const Operand& m) {
+        a_.mov(x86::edx, Imm(uint32_t(uint64_t(m.disp))));
+        if (m.base != kNoReg) a_.add(x86::edx, gpr_slot(m.base, 4));
+        if (m.index != kNoReg) {
+            a_.mov(x86::ecx, gpr_slot(m.index, 4));
+            if (m.scale_shift) a_.shl(x86::ecx, Imm(m.scale_shift));
+            a_.add(x86::edx, x86::ecx);
+        }
+        if (insn.addrsize == 2) a_.movzx(x86::edx, x86::dx);
+    }
+
+    // The inline fast path of a guest data access (after v86's
+    // gen_safe_read/write): the segment checks, the software-TLB lookup and
+    // the RAM page checks, each failing to `slow`; on success the host
+    // address is in r13 and, for a store, the page is marked dirty. The one
+    // place that decides between the fast and the slow path.
+    void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
+        const unsigned size = m.size;
+        const int32_t seg = kSegOffset + int32_t(m.seg * sizeof(SegmentCache));
+        effective_address(insn, m);
+        a_.movzx(x86::eax, x86::word_ptr(kState, seg + kSegAttr));
+        a_.and_(x86::eax, Imm(write ? kSegWriteMask : kSegReadMask));
+        a_.cmp(x86::eax, Imm(write ? kSegWriteWant : kSegReadWant));
+        a_.jne(slow);
+        a_.lea(x86::rcx, x86::ptr(x86::rdx, int32_t(size - 1)));
+        a_.mov(x86::eax, x86::dword_ptr(kState, seg + kSegLimit));
+        a_.cmp(x86::rcx, x86::rax);
+        a_.ja(slow);
+        a_.add(x86::edx, x86::dword_ptr(kState, seg + kSegBase));  // linear, wrapped to 32 bits
+        // The access inside one page.
+        a_.mov(x86::eax, x86::edx);
+        a_.and_(x86::eax, Imm(kPageSize - 1));
+        a_.cmp(x86::eax, Imm(kPageSize - size));
+        a_.ja(slow);
+        // Paging off: physical = linear with the A20 mask.
+        Label paged = a_.newLabel(), have_page = a_.newLabel();
+        a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+        a_.jnz(paged);
+        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(ram_.a20_mask)));
+        a_.and_(x86::edx, x86::dword_ptr(x86::rax));
+        a_.mov(x86::eax, x86::edx);
+        a_.shr(x86::eax, Imm(kPageShift));
+        a_.jmp(have_page);
+        // TLB: the tag for this access kind and privilege equals the VPN.
+        a_.bind(paged);
+        a_.mov(x86::eax, x86::edx);
+        a_.shr(x86::eax, Imm(kPageShift));
+        a_.mov(x86::ecx, x86::eax);
+        a_.and_(x86::ecx, Imm(Tlb::kEntries - 1));
+        a_.imul(x86::ecx, x86::ecx, Imm(int32_t(Tlb::kEntryBytes)));
+        a_.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(cpu_.tlb().entries_data())));
+        a_.add(x86::r8, x86::rcx);
+        a_.xor_(x86::ecx, x86::ecx);
+        a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(3));
+        a_.sete(x86::cl);  // user access: the tag one slot on
+        const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(write ? AccessKind::kWrite : AccessKind::kRead, false));
+        a_.cmp(x86::dword_ptr(x86::r8, x86::rcx, 2, tag), x86::eax);
+        a_.jne(slow);
+        a_.mov(x86::eax, x86::dword_ptr(x86::r8, int32_t(Tlb::kPhysPageOffset)));
+        a_.bind(have_page);
+        // Plain RAM (and, for a store, no decoded code on the page).
+        a_.cmp(x86::rax, Imm(int64_t(ram_.pages)));
+        a_.jae(slow);
+        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(ram_.page_flags)));
+        const uint32_t refuse = write ? (PhysicalMemory::kNotRam | PhysicalMemory::kCodePage) : PhysicalMemory::kNotRam;
+        a_.test(x86::byte_ptr(x86::rcx, x86::rax), Imm(refuse));
+        a_.jnz(slow);
+        if (write) a_.or_(x86::byte_ptr(x86::rcx, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
+        a_.shl(x86::rax, Imm(kPageShift));
+        a_.and_(x86::edx, Imm(kPageSize - 1));
+        a_.or_(x86::rax, x86::rdx);
+        if (write && journal_stores_) {
+            // -accel jit,verify=on: the store goes into the verifier's journal.
+            a_.mov(x86::r13, x86::rax);
+            a_.mov(x86::rdi, Imm(reinterpret_cast<uint64_t>(&cpu_.memory())));
+            a_.mov(x86::rsi, x86::rax);
+            a_.mov(x86::edx, Imm(size));
+            a_.call(Imm(reinterpret_cast<uint64_t>(&jit_journal_store)));
+            a_.mov(x86::rax, x86::r13);
+        }
+        a_.mov(x86::r13, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
+        a_.add(x86::r13, x86::rax);
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as
@@ -260,17 +495,29 @@ private:
         store_reg(dst, x86::rax);
     }
 
-    void emit_alu(const DecodedInsn& insn, bool store_flags) {
+    // ADD..TEST with a register, or (kAluLoad, kAluMem) a memory operand
+    // reached through the fast path, whose fallback is `slow`.
+    void emit_alu(const DecodedInsn& insn, bool store_flags, const Label& slow = Label()) {
         const Operand& dst = insn.ops[0];
         const Operand& src = insn.ops[1];
         const unsigned size = dst.size;
+        const bool read_only = insn.mnemonic == ZYDIS_MNEMONIC_CMP || insn.mnemonic == ZYDIS_MNEMONIC_TEST;
         const x86::Gp d = sized(x86::rax, size);
         const x86::Gp s = sized(x86::rdx, size);
-        a_.mov(d, reg_slot(dst));
+        const bool dst_mem = dst.kind == OpKind::kMem;
+        if (dst_mem) {
+            mem_address(insn, dst, !read_only, slow);
+            a_.mov(d, x86::ptr(x86::r13, 0, size));
+        } else if (src.kind == OpKind::kMem) {
+            mem_address(insn, src, false, slow);
+            a_.mov(d, reg_slot(dst));
+        } else {
+            a_.mov(d, reg_slot(dst));
+        }
         const bool imm = src.kind == OpKind::kImm;
-        if (!imm) a_.mov(s, reg_slot(src));
+        if (src.kind == OpKind::kMem) a_.mov(s, x86::ptr(x86::r13, 0, size));
+        else if (!imm) a_.mov(s, reg_slot(src));
         const Imm iv = imm ? sized_imm(src.imm, size) : Imm(0);
-        bool write_back = true;
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
         // other flags are all written by the instruction itself).
         if (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB)
@@ -283,18 +530,96 @@ private:
         case ZYDIS_MNEMONIC_AND: imm ? a_.and_(d, iv) : a_.and_(d, s); break;
         case ZYDIS_MNEMONIC_OR: imm ? a_.or_(d, iv) : a_.or_(d, s); break;
         case ZYDIS_MNEMONIC_XOR: imm ? a_.xor_(d, iv) : a_.xor_(d, s); break;
-        case ZYDIS_MNEMONIC_CMP:
-            imm ? a_.cmp(d, iv) : a_.cmp(d, s);
-            write_back = false;
-            break;
-        default:  // TEST
-            imm ? a_.test(d, iv) : a_.test(d, s);
-            write_back = false;
-            break;
+        case ZYDIS_MNEMONIC_CMP: imm ? a_.cmp(d, iv) : a_.cmp(d, s); break;
+        default: imm ? a_.test(d, iv) : a_.test(d, s); break;  // TEST
         }
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
-        if (write_back) store_reg(dst, x86::rax);
+        if (!read_only) {
+            if (dst_mem) a_.mov(x86::ptr(x86::r13, 0, size), d);
+            else store_reg(dst, x86::rax);
+        }
         if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // The guest's arithmetic flags into the host's EFLAGS without POPF
+    // (slow, and it would load TF/AC/DF): SAHF takes SF ZF AF PF CF from
+    // AH, and OF comes from an ADD that overflows exactly when it is set.
+    void load_guest_flags() {
+        a_.mov(x86::eax, x86::dword_ptr(kState, kFlagsOffset));
+        a_.mov(x86::ecx, x86::eax);
+        a_.and_(x86::ecx, Imm(int32_t(flags::OF)));
+        a_.shl(x86::ecx, Imm(31 - 11));  // OF (bit 11) to bit 31
+        a_.add(x86::ecx, x86::ecx);      // OF = bit 31
+        a_.mov(x86::ah, x86::al);
+        a_.sahf();
+    }
+
+    // SHL/SHR/SAR/ROL/ROR/RCL/RCR by an immediate or CL: a count that masks
+    // to zero leaves result and flags alone, on the host as in the guest.
+    void emit_shift(const DecodedInsn& insn, bool store_flags) {
+        const Operand& dst = insn.ops[0];
+        const Operand& count = insn.ops[1];
+        const x86::Gp d = sized(x86::rdx, dst.size);
+        load_guest_flags();
+        if (count.kind != OpKind::kImm) a_.mov(x86::cl, gpr_slot(kRcx, 1));
+        a_.mov(d, reg_slot(dst));
+        const bool imm = count.kind == OpKind::kImm;
+        const Imm n(uint8_t(count.imm));
+        switch (insn.mnemonic) {
+        case ZYDIS_MNEMONIC_SHL: imm ? a_.shl(d, n) : a_.shl(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_SHR: imm ? a_.shr(d, n) : a_.shr(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_SAR: imm ? a_.sar(d, n) : a_.sar(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_ROL: imm ? a_.rol(d, n) : a_.rol(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_ROR: imm ? a_.ror(d, n) : a_.ror(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_RCL: imm ? a_.rcl(d, n) : a_.rcl(d, x86::cl); break;
+        default: imm ? a_.rcr(d, n) : a_.rcr(d, x86::cl); break;
+        }
+        store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // IMUL r, r and IMUL r, r, imm (16/32-bit).
+    void emit_imul(const DecodedInsn& insn, bool store_flags) {
+        const Operand& dst = insn.ops[0];
+        const x86::Gp d = sized(x86::rdx, dst.size);
+        load_guest_flags();
+        if (insn.num_ops == 2) {
+            a_.mov(d, reg_slot(dst));
+            a_.imul(d, reg_slot(insn.ops[1]));
+        } else {
+            a_.imul(d, reg_slot(insn.ops[1]), sized_imm(insn.ops[2].imm, dst.size));
+        }
+        store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // Jcc rel / JMP rel, the block's last instruction: EIP becomes the
+    // target or the next instruction. A target beyond the CS limit (#GP)
+    // is the helper's business.
+    void emit_branch(const DecodedInsn& insn, uint32_t next_offset, const Label& slow) {
+        const bool conditional = insn.mnemonic != ZYDIS_MNEMONIC_JMP;
+        if (ip_mask_ == 0xffff && insn.opsize == 4) {
+            // 16-bit code, 32-bit displacement: EIP wraps before the add.
+            a_.jmp(slow);
+            return;
+        }
+        Label not_taken = a_.newLabel(), done = a_.newLabel();
+        if (conditional) {
+            load_guest_flags();
+            a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
+        }
+        const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
+        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        if (insn.opsize == 2) a_.movzx(x86::eax, x86::ax);
+        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.ja(slow);
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        if (conditional) {
+            a_.jmp(done);
+            a_.bind(not_taken);
+            store_rip(next_offset);
+            a_.bind(done);
+        }
     }
 
     void emit_unary(const DecodedInsn& insn, bool store_flags) {
@@ -313,16 +638,8 @@ private:
     }
 
     void emit_lea(const DecodedInsn& insn) {
-        const Operand& m = insn.ops[1];
-        a_.mov(x86::eax, Imm(uint32_t(uint64_t(m.disp))));
-        if (m.base != kNoReg) a_.add(x86::eax, gpr_slot(m.base, 4));
-        if (m.index != kNoReg) {
-            a_.mov(x86::edx, gpr_slot(m.index, 4));
-            if (m.scale_shift) a_.shl(x86::edx, Imm(m.scale_shift));
-            a_.add(x86::eax, x86::edx);
-        }
-        if (insn.addrsize == 2) a_.movzx(x86::eax, x86::ax);
-        store_reg(insn.ops[0], x86::rax);
+        effective_address(insn, insn.ops[1]);
+        store_reg(insn.ops[0], x86::rdx);
     }
 
     void emit_move_extend(const DecodedInsn& insn) {
@@ -336,8 +653,11 @@ private:
     Cpu& cpu_;
     RuntimeCounters& counters_;
     uint64_t ip_mask_;
+    bool journal_stores_;
+    PhysicalMemory::FastPathView ram_;
     Label epilogue_;
     std::vector<std::pair<unsigned, Label>> exits_;
+    std::vector<SlowPath> slow_paths_;
 };
 
 }  // namespace
@@ -360,9 +680,11 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             continue;
         }
         const uint32_t w = flags_written(block.insns[i], forms[i]);
-        store_flags[i] = (w & live) != 0;
+        store_flags[i] = ((passes_flags_through(forms[i]) ? flags::ARITH : w) & live) != 0;
         live = (live & ~w) | flags_read(block.insns[i], forms[i]);
     }
+    // (A memory form's fallback is a helper step: flags_read() says it
+    // reads them all, so they are in CpuState before it.)
 
     CodeHolder code;
     code.init(runtime_.environment());
@@ -375,7 +697,7 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    BlockEmitter e(a, cpu_, counters_, ip_mask);
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_);
     e.prologue();
     uint32_t offset = 0;
     unsigned inline_count = 0;
@@ -400,9 +722,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             out.helper_insns++;
             rip_current = true;  // the step left EIP at the next instruction
         } else {
-            e.inline_insn(insn, forms[i], store_flags[i]);
+            e.inline_insn(insn, forms[i], store_flags[i], offset, inline_count);
             inline_count++;
-            rip_current = false;
+            rip_current = forms[i] == Form::kBranch;  // a branch sets EIP itself
         }
         offset += insn.length;
     }

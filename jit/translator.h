@@ -8,14 +8,19 @@
 // at (blocks are keyed by physical address, so the same code serves every
 // virtual alias and CS base: EIP-relative values are computed from r12).
 //
-// Each guest instruction is either emitted inline (register-only integer
-// work whose semantics are the host's own instruction: MOV, the ALU group,
-// INC/DEC/NEG/NOT, LEA, MOVZX/MOVSX) or becomes a call to jit_step(), which
-// is one step of the interpreter for that instruction (cpu/cpu.cpp), so the
-// two engines cannot drift apart. Everything that can fault, touch memory,
-// branch or change a mode is a helper call today; a helper that stops the
-// block (exception delivered, events pending) makes the block return at
-// once with the state exactly as the interpreter leaves it.
+// Each guest instruction is either emitted inline (integer work whose
+// semantics are the host's own instruction: MOV, the ALU group, INC/DEC/
+// NEG/NOT, LEA, MOVZX/MOVSX, with registers, immediates, and for MOV and
+// the ALU group memory operands through the inline TLB fast path) or
+// becomes a call to jit_step(), which is one step of the interpreter for
+// that instruction (cpu/cpu.cpp), so the two engines cannot drift apart.
+// A memory access whose fast path does not apply (a TLB miss, a fault to
+// come, MMIO, a page holding code, paging off, an unusual segment) runs the
+// whole instruction as a helper step instead, out of line. Branches, stack
+// and string instructions, system instructions are helper calls today; a
+// helper that stops the block (exception delivered, events pending) makes
+// the block return at once with the state exactly as the interpreter
+// leaves it.
 //
 // Guest flags live in CpuState::rflags. An inline instruction that writes
 // flags stores them (from the host's own EFLAGS) only when a later reader
@@ -58,8 +63,10 @@ bool translates_inline(const DecodedInsn& insn);
 
 class Translator {
 public:
-    Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters)
-        : cpu_(cpu), runtime_(runtime), counters_(counters) {}
+    // `journal_stores`: inline stores also go into the memory's write
+    // journal (the lockstep verifier needs every store).
+    Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters, bool journal_stores)
+        : cpu_(cpu), runtime_(runtime), counters_(counters), journal_stores_(journal_stores) {}
 
     // `entry_rip` and `entry_linear` are where the block is entered now
     // (only for the listing); `bytes` are the block's guest bytes, in order.
@@ -70,6 +77,7 @@ private:
     Cpu& cpu_;
     asmjit::JitRuntime& runtime_;
     RuntimeCounters& counters_;
+    bool journal_stores_;
 };
 
 }  // namespace nomad86::jit

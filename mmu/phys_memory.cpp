@@ -23,7 +23,10 @@ void PhysicalMemory::RamDeleter::operator()(uint8_t* p) const { munmap(p, size ?
 PhysicalMemory::PhysicalMemory(uint64_t ram_size)
     : ram_size_(ram_size),
       ram_(map_ram(ram_size), RamDeleter{ram_size}),
-      page_flags_((ram_size + kPageSize - 1) >> kPageShift, 0) {}
+      page_flags_((ram_size + kPageSize - 1) >> kPageShift, 0) {
+    for (uint64_t page = kLegacyHoleStart >> kPageShift; page < (kLegacyHoleEnd >> kPageShift); page++)
+        if (page < page_flags_.size()) page_flags_[page] |= kNotRam;
+}
 
 void PhysicalMemory::add_region(Region r) {
     if (r.size == 0 || r.base + r.size < r.base) throw std::logic_error("bad region " + r.name);

@@ -48,7 +48,10 @@ public:
     static constexpr uint64_t kLegacyHoleEnd = 0x100000;
     static constexpr uint64_t kMinRam = 1 * MiB;
     static constexpr uint64_t kMaxRam = 3 * GiB;
-    enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2 };
+    // kNotRam marks the pages of the legacy hole (VGA window, ROMs): the
+    // JIT's inline fast path takes only pages without it (and, for stores,
+    // without kCodePage).
+    enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2, kNotRam = 4 };
 
     explicit PhysicalMemory(uint64_t ram_size);
 
@@ -124,6 +127,20 @@ public:
     // Dirty tracking for migration: pages written since the last clear.
     bool test_and_clear_dirty(uint64_t page);
     void set_all_dirty();
+
+    // What the JIT's inline fast path reads: RAM at ram + address, one flag
+    // byte per RAM page (PageFlag), `pages` of them.
+    struct FastPathView {
+        uint8_t* ram;
+        uint8_t* page_flags;
+        uint64_t pages;
+        const uint64_t* a20_mask;  // applied to CPU addresses while paging is off
+    };
+    FastPathView fast_path_view() { return {ram_.get(), page_flags_.data(), page_flags_.size(), &a20_mask_}; }
+    // A store the fast path made, for the journal (verification only).
+    void journal_store(uint64_t addr, unsigned size) {
+        if (journal_) journal_ram(addr, size);
+    }
 
     // While set, every RAM store is recorded in `journal` (nullptr: off).
     void set_write_journal(WriteJournal* journal) { journal_ = journal; }

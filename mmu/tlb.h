@@ -12,6 +12,7 @@
 // The TLB is a cache, not CPU state: it is flushed on reset and state load.
 #pragma once
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/types.h"
@@ -54,7 +55,19 @@ private:
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
         bool global;
     };
-    static unsigned tag_index(AccessKind kind, bool user) { return unsigned(kind) * 2 + (user ? 1 : 0); }
+
+public:
+    static constexpr unsigned tag_index(AccessKind kind, bool user) { return unsigned(kind) * 2 + (user ? 1 : 0); }
+    // The layout the JIT's inline lookup reads (jit/translator.cpp): entry
+    // vpn % kEntries at entries_data() + vpn % kEntries * kEntryBytes; its
+    // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
+    // physical page number at kPhysPageOffset.
+    const void* entries_data() const { return entries_.data(); }
+    static constexpr size_t kEntryBytes = sizeof(Entry);
+    static constexpr size_t kTagsOffset = offsetof(Entry, tag);
+    static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
+
+private:
     static void clear(Entry& e) {
         for (uint32_t& t : e.tag) t = kInvalid;
         e.vpn = kInvalid;
@@ -63,8 +76,8 @@ private:
     }
 
     std::array<Entry, kEntries> entries_;
-    unsigned large_entries_ = 0;
-    uint64_t fills_ = 0;  // filled from large pages since the last full flush (upper bound)
+    unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
+    uint64_t fills_ = 0;
 };
 
 }  // namespace nomad86
