@@ -62,7 +62,9 @@ LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
     // The reference run. If it walked the page tables, the TLB is emptied
     // before the second run so that it walks them alike (accessed and dirty
     // bits are stores, which were undone).
-    WriteJournal reference;
+    WriteJournal& reference = reference_;
+    reference.old_bytes.clear();
+    reference.device_accesses = 0;
     const uint64_t fills = cpu_.tlb().fills();
     memory.set_write_journal(&reference);
     cpu_.interpret_block(block);
@@ -74,18 +76,22 @@ LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
     if (reference.old_bytes.empty() && memcmp(&expected.s, &start.s, sizeof(CpuState)) == 0 &&
         expected.instret == start.instret)
         return Outcome::kAgreed;  // nothing ran (it stopped at once): nothing to compare
-    std::map<uint64_t, uint8_t> expected_bytes;  // final value of every byte it stored
-    for (const auto& [addr, old] : reference.old_bytes) expected_bytes[addr] = memory.ram_byte(addr);
+    // The final value of every byte it stored (an address stored twice
+    // has the same final value in both entries).
+    expected_bytes_.clear();
+    for (const auto& [addr, old] : reference.old_bytes) expected_bytes_.emplace_back(addr, memory.ram_byte(addr));
 
     // The same block as host code, from the same point.
     memory.undo_writes(reference);
     cpu_.restore(start);
     if (cpu_.tlb().fills() != fills) cpu_.tlb().flush_all();
-    WriteJournal translated;
+    WriteJournal& translated = translated_;
+    translated.old_bytes.clear();
+    translated.device_accesses = 0;
     memory.set_write_journal(&translated);
     run_host_code();
     memory.set_write_journal(nullptr);
-    const Cpu::Checkpoint got = cpu_.checkpoint();
+    const Cpu::Checkpoint& got = got_ = cpu_.checkpoint();
 
     std::string diff;
     char line[256];
@@ -111,17 +117,26 @@ LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
                  got.events_pending);
         diff += line;
     }
-    // Every byte either run stored must hold what the interpreter left.
-    std::map<uint64_t, uint8_t> original;
-    for (const auto& [addr, old] : translated.old_bytes) original.emplace(addr, old);
-    for (const auto& [addr, old] : reference.old_bytes) original.emplace(addr, old);
-    for (const auto& [addr, before] : original) {
-        auto it = expected_bytes.find(addr);
-        const uint8_t want_byte = it != expected_bytes.end() ? it->second : before;
+    // Every byte either run stored must hold what the interpreter left. The
+    // usual case: both stored the same addresses in the same order, so the
+    // interpreter's final values are all there is to check.
+    bool same_addresses = translated.old_bytes.size() == reference.old_bytes.size();
+    for (size_t i = 0; same_addresses && i < reference.old_bytes.size(); i++)
+        same_addresses = translated.old_bytes[i].first == reference.old_bytes[i].first;
+    auto report_byte = [&](uint64_t addr, uint8_t want_byte) {
         const uint8_t have_byte = memory.ram_byte(addr);
-        if (want_byte == have_byte) continue;
+        if (want_byte == have_byte) return;
         snprintf(line, sizeof line, "  memory %08" PRIx64 " interpreter %02x  jit %02x\n", addr, want_byte, have_byte);
         diff += line;
+    };
+    if (same_addresses) {
+        for (const auto& [addr, final_byte] : expected_bytes_) report_byte(addr, final_byte);
+    } else {
+        std::map<uint64_t, uint8_t> want;  // untouched by the interpreter: the byte before
+        for (const auto& [addr, old] : translated.old_bytes) want.emplace(addr, old);
+        for (const auto& [addr, old] : reference.old_bytes) want.emplace(addr, old);
+        for (const auto& [addr, final_byte] : expected_bytes_) want[addr] = final_byte;
+        for (const auto& [addr, want_byte] : want) report_byte(addr, want_byte);
     }
     if (diff.empty()) return Outcome::kAgreed;
     snprintf(line, sizeof line, "jit verify: block at phys %08" PRIx64 " (%zu instructions, entered at EIP %08" PRIx64

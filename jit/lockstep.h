@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cpu/cpu.h"
 
@@ -28,6 +30,10 @@ public:
 private:
     Cpu& cpu_;
     std::string failure_;
+    // Kept between blocks so that a block costs no allocations.
+    WriteJournal reference_, translated_;
+    std::vector<std::pair<uint64_t, uint8_t>> expected_bytes_;
+    Cpu::Checkpoint got_{};
 };
 
 }  // namespace nomad86::jit

@@ -514,24 +514,25 @@ private:
         } else {
             a_.mov(d, reg_slot(dst));
         }
-        const bool imm = src.kind == OpKind::kImm;
+        // The source always in a register, as in the interpreter: flags the
+        // SDM leaves undefined may differ between an instruction's forms.
         if (src.kind == OpKind::kMem) a_.mov(s, x86::ptr(x86::r13, 0, size));
-        else if (!imm) a_.mov(s, reg_slot(src));
-        const Imm iv = imm ? sized_imm(src.imm, size) : Imm(0);
+        else if (src.kind == OpKind::kImm) a_.mov(s, sized_imm(src.imm, size));
+        else a_.mov(s, reg_slot(src));
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
         // other flags are all written by the instruction itself).
         if (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB)
             a_.bt(x86::dword_ptr(kState, kFlagsOffset), Imm(0));
         switch (insn.mnemonic) {
-        case ZYDIS_MNEMONIC_ADD: imm ? a_.add(d, iv) : a_.add(d, s); break;
-        case ZYDIS_MNEMONIC_ADC: imm ? a_.adc(d, iv) : a_.adc(d, s); break;
-        case ZYDIS_MNEMONIC_SUB: imm ? a_.sub(d, iv) : a_.sub(d, s); break;
-        case ZYDIS_MNEMONIC_SBB: imm ? a_.sbb(d, iv) : a_.sbb(d, s); break;
-        case ZYDIS_MNEMONIC_AND: imm ? a_.and_(d, iv) : a_.and_(d, s); break;
-        case ZYDIS_MNEMONIC_OR: imm ? a_.or_(d, iv) : a_.or_(d, s); break;
-        case ZYDIS_MNEMONIC_XOR: imm ? a_.xor_(d, iv) : a_.xor_(d, s); break;
-        case ZYDIS_MNEMONIC_CMP: imm ? a_.cmp(d, iv) : a_.cmp(d, s); break;
-        default: imm ? a_.test(d, iv) : a_.test(d, s); break;  // TEST
+        case ZYDIS_MNEMONIC_ADD: a_.add(d, s); break;
+        case ZYDIS_MNEMONIC_ADC: a_.adc(d, s); break;
+        case ZYDIS_MNEMONIC_SUB: a_.sub(d, s); break;
+        case ZYDIS_MNEMONIC_SBB: a_.sbb(d, s); break;
+        case ZYDIS_MNEMONIC_AND: a_.and_(d, s); break;
+        case ZYDIS_MNEMONIC_OR: a_.or_(d, s); break;
+        case ZYDIS_MNEMONIC_XOR: a_.xor_(d, s); break;
+        case ZYDIS_MNEMONIC_CMP: a_.cmp(d, s); break;
+        default: a_.test(d, s); break;  // TEST
         }
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
         if (!read_only) {
@@ -561,18 +562,19 @@ private:
         const Operand& count = insn.ops[1];
         const x86::Gp d = sized(x86::rdx, dst.size);
         load_guest_flags();
-        if (count.kind != OpKind::kImm) a_.mov(x86::cl, gpr_slot(kRcx, 1));
+        // The count in CL even when it is an immediate, as the interpreter
+        // runs it: OF after a multi-bit rotate differs between the forms.
+        if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
+        else a_.mov(x86::cl, gpr_slot(kRcx, 1));
         a_.mov(d, reg_slot(dst));
-        const bool imm = count.kind == OpKind::kImm;
-        const Imm n(uint8_t(count.imm));
         switch (insn.mnemonic) {
-        case ZYDIS_MNEMONIC_SHL: imm ? a_.shl(d, n) : a_.shl(d, x86::cl); break;
-        case ZYDIS_MNEMONIC_SHR: imm ? a_.shr(d, n) : a_.shr(d, x86::cl); break;
-        case ZYDIS_MNEMONIC_SAR: imm ? a_.sar(d, n) : a_.sar(d, x86::cl); break;
-        case ZYDIS_MNEMONIC_ROL: imm ? a_.rol(d, n) : a_.rol(d, x86::cl); break;
-        case ZYDIS_MNEMONIC_ROR: imm ? a_.ror(d, n) : a_.ror(d, x86::cl); break;
-        case ZYDIS_MNEMONIC_RCL: imm ? a_.rcl(d, n) : a_.rcl(d, x86::cl); break;
-        default: imm ? a_.rcr(d, n) : a_.rcr(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_SHL: a_.shl(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_SHR: a_.shr(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_SAR: a_.sar(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_ROL: a_.rol(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_ROR: a_.ror(d, x86::cl); break;
+        case ZYDIS_MNEMONIC_RCL: a_.rcl(d, x86::cl); break;
+        default: a_.rcr(d, x86::cl); break;
         }
         store_reg(dst, x86::rdx);
         if (store_flags) capture_flags(flags::ARITH);
@@ -582,13 +584,17 @@ private:
     void emit_imul(const DecodedInsn& insn, bool store_flags) {
         const Operand& dst = insn.ops[0];
         const x86::Gp d = sized(x86::rdx, dst.size);
+        const x86::Gp b = sized(x86::r8, dst.size);
         load_guest_flags();
+        // Register to register, the interpreter's form (see emit_shift).
         if (insn.num_ops == 2) {
             a_.mov(d, reg_slot(dst));
-            a_.imul(d, reg_slot(insn.ops[1]));
+            a_.mov(b, reg_slot(insn.ops[1]));
         } else {
-            a_.imul(d, reg_slot(insn.ops[1]), sized_imm(insn.ops[2].imm, dst.size));
+            a_.mov(d, reg_slot(insn.ops[1]));
+            a_.mov(b, sized_imm(insn.ops[2].imm, dst.size));
         }
+        a_.imul(d, b);
         store_reg(dst, x86::rdx);
         if (store_flags) capture_flags(flags::ARITH);
     }

@@ -54,13 +54,20 @@ def expect_serial(source):
     return None
 
 
-def run_guest(rom):
+# Every guest test runs under each engine: the JIT (the default), the
+# interpreter, and both in lockstep.
+ACCELS = ["jit", "interp", "jit,verify=on"]
+
+
+def run_guest(job):
+    rom, accel = job
     name = os.path.splitext(os.path.basename(rom))[0]
     source = os.path.join(ROOT, "tests", "guests", name + ".asm")
+    name = "%s [%s]" % (name, accel)
     with tempfile.TemporaryDirectory() as tmp:
         serial = os.path.join(tmp, "serial.out")
         cmd = [EXE, "-bios", rom, "-display", "none", "-serial", "file:" + serial, "-debugcon", "stdio",
-               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot", "-m", "128M"]
+               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-no-reboot", "-m", "128M", "-accel", accel]
         start = time.time()
         try:
             proc = subprocess.run(cmd, capture_output=True, timeout=GUEST_TIMEOUT, stdin=subprocess.DEVNULL)
@@ -87,7 +94,7 @@ def run_guests():
         record("guest tests present", False, "no ROMs in " + rom_dir)
         return
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        for name, ok, detail in pool.map(run_guest, roms):
+        for name, ok, detail in pool.map(run_guest, [(rom, accel) for rom in roms for accel in ACCELS]):
             record(name, ok, "" if ok else detail)
 
 
@@ -233,16 +240,21 @@ def run_tool_suite(name, cmd, timeout):
 
 
 def run_conformance():
+    """Both conformance runners under each engine (the JIT translates every
+    test block from its first run; verify=on checks it against the
+    interpreter as well)."""
     shared = os.path.join(ROOT, "..", "shared", "conformance", "80286-real-mode")
     tool = os.path.join(BUILD, "nomad86-singlestep")
-    if not os.path.isdir(shared):
-        record("conformance: 80286 real-mode tests", False, "shared data missing at " + shared)
-    else:
-        run_tool_suite("conformance: 80286 real-mode tests", [tool, shared], 600)
     seed = int.from_bytes(os.urandom(4), "little")
     print("hostdiff seed: %d (replay: %s/nomad86-hostdiff --count 200000 --seed %d)" % (seed, BUILD, seed), flush=True)
-    run_tool_suite("conformance: host-CPU differential", [os.path.join(BUILD, "nomad86-hostdiff"), "--count",
-                                                          "200000", "--seed", str(seed)], 600)
+    for accel in ACCELS:
+        if not os.path.isdir(shared):
+            record("conformance: 80286 real-mode tests [%s]" % accel, False, "shared data missing at " + shared)
+        else:
+            run_tool_suite("conformance: 80286 real-mode tests [%s]" % accel, [tool, "--accel", accel, shared], 600)
+        run_tool_suite("conformance: host-CPU differential [%s]" % accel,
+                       [os.path.join(BUILD, "nomad86-hostdiff"), "--count", "200000", "--seed", str(seed),
+                        "--accel", accel], 600)
 
 
 def run_python_suite(relpath, label):

@@ -1,5 +1,7 @@
 #include "tests/hostdiff/emu_runner.h"
 
+#include "jit/jit_engine.h"
+
 #include <cstring>
 
 #include "cpu/cpu.h"
@@ -80,6 +82,7 @@ struct EmuRunner::Impl {
     VirtualClock clock{VirtualClock::Mode::kManual};
     NullControl control;
     Cpu cpu{CpuBus{memory, io, clock, log, control}};
+    std::unique_ptr<jit::JitEngine> jit;  // after cpu: destroyed first
 
     Impl() {
         const uint64_t gdt[] = {
@@ -133,6 +136,19 @@ struct EmuRunner::Impl {
 
 EmuRunner::EmuRunner() : impl_(std::make_unique<Impl>()) {}
 EmuRunner::~EmuRunner() = default;
+
+void EmuRunner::use_jit(bool verify) {
+    jit::JitOptions o;
+    o.hot_runs = 0;
+    o.verify = verify;
+    impl_->jit = std::make_unique<jit::JitEngine>(impl_->cpu, impl_->log, o);
+    impl_->cpu.set_block_executor(impl_->jit.get());
+    // Each test runs one instruction (run(1)); the JIT takes only whole
+    // blocks, so a block is one instruction.
+    impl_->cpu.set_one_insn_per_block(true);
+}
+
+std::string EmuRunner::jit_report() const { return impl_->jit ? impl_->jit->report() : std::string(); }
 
 Outcome EmuRunner::run(const TestCase& t) {
     Impl& m = *impl_;

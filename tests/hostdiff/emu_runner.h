@@ -6,6 +6,7 @@
 // the interrupted CS:EIP, EFLAGS and SS:ESP.
 #pragma once
 #include <memory>
+#include <string>
 
 #include "tests/hostdiff/test_case.h"
 
@@ -17,6 +18,12 @@ public:
     ~EmuRunner();
     EmuRunner(const EmuRunner&) = delete;
     EmuRunner& operator=(const EmuRunner&) = delete;
+
+    // Runs the tests through the JIT (translated from their first run),
+    // optionally in lockstep with the interpreter, instead of the interpreter.
+    void use_jit(bool verify);
+    // `info jit` of that JIT (empty without one).
+    std::string jit_report() const;
 
     Outcome run(const TestCase& t);
     // CPUID leaf 1 EDX bit 0, as the emulated CPU reports it.

@@ -45,11 +45,13 @@ struct Options {
     bool soak = false;
     bool verbose = false;
     bool assume_fpu = false;  // run x87 even while CPUID says no FPU (for the FPU's development)
+    std::string accel = "interp";  // interp, jit, or jit,verify=on
 };
 
 [[noreturn]] void usage(const char* msg) {
     fprintf(stderr,
             "%s\nusage: nomad86-hostdiff [--count N] [--seed S] [--group G] [--first I] [--soak] [--verbose] [--assume-fpu]\n"
+            "       [--accel interp|jit|jit,verify=on]\n"
             "groups: all alu shift muldiv bcd bit string cmov-setcc cmpxchg-xadd-bswap x87\n",
             msg);
     exit(2);
@@ -68,6 +70,10 @@ Options parse(int argc, char** argv) {
         };
         if (a == "--count") o.count = num(), o.count_given = true;
         else if (a == "--seed") o.seed = num(), o.seed_given = true;
+        else if (a == "--accel" && i + 1 < argc) {
+            o.accel = argv[++i];
+            if (o.accel != "interp" && o.accel != "jit" && o.accel != "jit,verify=on") usage("bad --accel");
+        }
         else if (a == "--first") o.first = num();
         else if (a == "--group") {
             if (i + 1 >= argc) usage("missing value for --group");
@@ -89,6 +95,7 @@ int run(int argc, char** argv) {
     setvbuf(stdout, nullptr, _IOLBF, 0);
     const Options opt = parse(argc, argv);
     EmuRunner emu;
+    if (opt.accel != "interp") emu.use_jit(opt.accel == "jit,verify=on");
     const bool fpu = emu.has_fpu() || opt.assume_fpu;
 
     std::vector<Group> groups;
@@ -176,6 +183,7 @@ int run(int argc, char** argv) {
     }
     if (oracle_failures) printf("%llu oracle failures (host worker died; counted as failed)\n", (unsigned long long)oracle_failures);
     printf("seed %llu: %.1f s, %.0f instructions/s\n", (unsigned long long)opt.seed, secs, double(opt.count) / secs);
+    printf("%s", emu.jit_report().c_str());
     printf("%llu passed, %llu failed\n", (unsigned long long)passed, (unsigned long long)failed);
     return failed ? 1 : 0;
 }

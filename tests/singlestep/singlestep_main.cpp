@@ -26,6 +26,7 @@
 #include <Zydis/Zydis.h>
 
 #include "cpu/cpu.h"
+#include "jit/jit_engine.h"
 #include "tests/singlestep/conformance_table.h"
 #include "tests/singlestep/moo_reader.h"
 
@@ -81,6 +82,17 @@ public:
         ZydisDecoderInit(&zdec_, ZYDIS_MACHINE_MODE_REAL_16, ZYDIS_STACK_WIDTH_16);
         ZydisFormatterInit(&zfmt_, ZYDIS_FORMATTER_STYLE_INTEL);
     }
+
+    // Runs the tests through the JIT (translated from their first run),
+    // optionally in lockstep with the interpreter.
+    void use_jit(bool verify) {
+        jit::JitOptions o;
+        o.hot_runs = 0;
+        o.verify = verify;
+        jit_ = std::make_unique<jit::JitEngine>(cpu_, log_, o);
+        cpu_.set_block_executor(jit_.get());
+    }
+    std::string jit_report() const { return jit_ ? jit_->report() : std::string(); }
 
     // Runs one test; returns true if it passed. `report` gets the details of a failure.
     bool run(const moo::Test& t, uint16_t flag_mask, std::string* report) {
@@ -230,6 +242,7 @@ private:
     NullControl control_;
     HoleRam hole_;
     Cpu cpu_{CpuBus{memory_, io_, clock_, log_, control_}};
+    std::unique_ptr<jit::JitEngine> jit_;  // after cpu_: destroyed first
     CpuState pristine_;
     ZydisDecoder zdec_;
     ZydisFormatter zfmt_;
@@ -270,7 +283,7 @@ void load_revocations(const fs::path& dir, std::unordered_set<std::string>& out,
 
 void usage() {
     fprintf(stderr,
-            "usage: nomad86-singlestep [--verbose] [--list-rules] PATH...\n"
+            "usage: nomad86-singlestep [--verbose] [--list-rules] [--accel interp|jit|jit,verify=on] PATH...\n"
             "  PATH: a .MOO or .MOO.gz file, or a directory of them\n");
 }
 
@@ -278,11 +291,18 @@ void usage() {
 
 int main(int argc, char** argv) {
     bool verbose = false;
+    std::string accel = "interp";
     std::vector<fs::path> args;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--verbose" || a == "-v") {
             verbose = true;
+        } else if (a == "--accel" && i + 1 < argc) {
+            accel = argv[++i];
+            if (accel != "interp" && accel != "jit" && accel != "jit,verify=on") {
+                usage();
+                return 2;
+            }
         } else if (a == "--list-rules") {
             size_t n = 0;
             const singlestep::Rule* r = singlestep::rules(&n);
@@ -332,6 +352,7 @@ int main(int argc, char** argv) {
     }
 
     Bench bench;
+    if (accel != "interp") bench.use_jit(accel == "jit,verify=on");
     std::map<const singlestep::Rule*, uint64_t> skips_by_rule;
     const auto t0 = std::chrono::steady_clock::now();
     for (const fs::path& f : files) {
@@ -393,6 +414,7 @@ int main(int argc, char** argv) {
     printf("%" PRIu64 " files (%" PRIu64 " unreadable), %" PRIu64 " tests run in %.1f s (%.0f tests/s); %" PRIu64
            " skipped by the table, %" PRIu64 " revoked\n",
            st.files, st.bad_files, ran, secs, secs > 0 ? ran / secs : 0.0, st.skipped, st.revoked);
+    printf("%s", bench.jit_report().c_str());
     printf("%" PRIu64 " passed, %" PRIu64 " failed\n", st.passed, st.failed + st.bad_files);
     return st.failed + st.bad_files ? 1 : 0;
 }
