@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Boots the default Linux guest (roms/make-guest.sh) to its self-check under
-nomad86 and, where qemu-system-i386 is installed, under QEMU with TCG, and
+nomad86 (its interpreter, then its JIT) and, where qemu-system-i386 is installed, under QEMU with TCG, and
 reports host-side seconds to the guest's banner (the shell would start
 there), to the self-check's PASS line, and to the process's exit after the
 guest powers off; for nomad86 also its resident memory (at the banner and
@@ -112,9 +112,11 @@ def main():
     kernel, initrd = guest()
     common = ["-m", "256", "-display", "none", "-serial", "stdio", "-no-reboot",
               "-kernel", kernel, "-initrd", initrd, "-append", APPEND]
-    port = free_port()
-    runs = [("nomad86 (interp)", boot([os.path.join(build, "nomad86")] + common +
-                                       ["-monitor", "tcp:127.0.0.1:%d,server,nowait" % port], port))]
+    runs = []
+    for accel in ("interp", "jit"):
+        port = free_port()
+        runs.append(("nomad86 (%s)" % accel, boot([os.path.join(build, "nomad86"), "-accel", accel] + common +
+                                                  ["-monitor", "tcp:127.0.0.1:%d,server,nowait" % port], port)))
     qemu = shutil.which("qemu-system-i386")
     if qemu:
         runs.append(("qemu TCG", boot([qemu, "-accel", "tcg", "-monitor", "none"] + common)))
@@ -127,11 +129,13 @@ def main():
         print("%-18s %12s %12s %12s %8s" % (name, fmt(r.get("banner")), fmt(r.get("pass")), fmt(r.get("exit")),
                                            "yes" if r["ok"] else "NO (%s)" % r["status"]))
     n = runs[0][1]
-    if len(runs) > 1 and n.get("banner") and runs[1][1].get("banner"):
-        print("nomad86 / qemu, time to banner: %.2fx" % (n["banner"] / runs[1][1]["banner"]))
-    if n.get("insns"):
-        print("nomad86 guest instructions to the banner: %d in %.1f guest s = %.1f MIPS (host %.1f s)" %
-              (n["insns"], n["guest_s"], n["insns"] / n["guest_s"] / 1e6, n["banner"]))
+    qemu_run = dict(runs).get("qemu TCG")
+    for name, r in runs[:2]:
+        if qemu_run and r.get("banner") and qemu_run.get("banner"):
+            print("%s / qemu, time to banner: %.2fx" % (name, r["banner"] / qemu_run["banner"]))
+        if r.get("insns"):
+            print("%s guest instructions to the banner: %d in %.1f guest s = %.1f MIPS (host %.1f s)" %
+                  (name, r["insns"], r["guest_s"], r["insns"] / r["guest_s"] / 1e6, r["banner"]))
     print("nomad86 resident memory with -m 256: %s MiB at the banner, %s MiB peak (budget 320 MiB)" %
           (fmt(n.get("rss_banner_kib") and n["rss_banner_kib"] / 1024),
            fmt(n.get("rss_peak_kib") and n["rss_peak_kib"] / 1024)))

@@ -493,10 +493,14 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         uint64_t budget = end - steps_;
         // One instruction at a time while an interrupt shadow or a single
         // step is pending, so the boundary after it is seen.
-        if (s.interrupt_shadow || (s.rflags & flags::TF)) budget = 1;
+        const bool one_step = s.interrupt_shadow || (s.rflags & flags::TF);
+        if (one_step) budget = 1;
         // The block executor (the JIT) runs whole blocks only, and leaves
-        // breakpoints, watchpoints and single steps to the interpreter.
-        if (!(executor_ && budget >= block->insns.size() && !debug_active_ && executor_->execute(*block)))
+        // breakpoints, watchpoints, single steps and the instruction in an
+        // interrupt shadow (whose end the interpreter's step handles) to the
+        // interpreter.
+        if (!(executor_ && !one_step && budget >= block->insns.size() && !debug_active_ &&
+              executor_->execute(*block)))
             execute_block(*block, budget);
         if (debug_hit_) {
             // A watchpoint fires after its instruction completed; a

@@ -5,13 +5,18 @@
 #   - with nomad86.selftest=1 on the kernel command line: runs the self-check,
 #     prints one line per check and then exactly "nomad86 selftest: PASS" or
 #     "nomad86 selftest: FAIL <checks>", and powers off;
+#   - with nomad86.bench=1: runs the benchmark jobs (bench/jit_bench.py),
+#     each between "nomad86 bench: START <job>" and "... END <job>" lines,
+#     and powers off;
 #   - otherwise: an interactive shell on the console (job control via
 #     cttyhack); `poweroff`, `reboot` or leaving the shell ends the machine.
 # Not PID 1 (testing it on a host in a chroot): nothing is mounted, nothing is
 # powered off, and "nomad86.selftest=1" may be given as an argument instead;
 # the exit status is 0 for PASS.
 
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+# (NOMAD86_KEEP_PATH: bench/jit_bench.py runs the benchmark jobs on the host
+# with a PATH of busybox applets.)
+[ -n "$NOMAD86_KEEP_PATH" ] || export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export HOME=/root TERM="${TERM:-vt100}"
 
 if [ $$ -eq 1 ]; then
@@ -119,6 +124,28 @@ selftest() {
     return 1
 }
 
+# --- the benchmark jobs ----------------------------------------------------------
+# Fixed CPU-bound work; bench/jit_bench.py times each from the host, between
+# its START and END lines, and runs the same commands natively with the same
+# busybox. "bench_jobs list" names them, "bench_jobs run NAME" runs one.
+bench_job() {
+    case "$1" in
+        shell-loop) i=0; while [ $i -lt 100000 ]; do i=$((i + 1)); done; echo "$i" ;;
+        md5sum-64m) dd if=/dev/zero bs=1048576 count=64 2>/dev/null | md5sum ;;
+        seq-sort) seq 1 200000 | sort -r | tail -n 1 ;;
+        seq-gzip) seq 1 300000 | gzip -6 -c | wc -c ;;
+    esac
+}
+BENCH_JOBS="shell-loop md5sum-64m seq-sort seq-gzip"
+
+run_bench() {
+    for job in $BENCH_JOBS; do
+        echo "nomad86 bench: START $job"
+        result=$(bench_job "$job")
+        echo "nomad86 bench: END $job ($result)"
+    done
+}
+
 # --- what to run ---------------------------------------------------------------
 halt_machine() {    # halt_machine poweroff|reboot
     sync
@@ -139,6 +166,18 @@ case " $(cat /proc/cmdline 2>/dev/null) $* " in
         status=$?
         halt_machine poweroff
         exit $status
+        ;;
+    *" nomad86.bench=1 "*)
+        run_bench
+        halt_machine poweroff
+        exit 0
+        ;;
+    *" nomad86.bench-job="*)
+        # Outside the guest: one job, for the native baseline.
+        for arg in "$@"; do
+            case "$arg" in nomad86.bench-job=*) bench_job "${arg#nomad86.bench-job=}" ;; esac
+        done
+        exit 0
         ;;
 esac
 

@@ -26,16 +26,7 @@ start:
 CODE32
 pm_main:
   GROUP 1, "2-level paging: identity map and an alias"
-  xor ecx, ecx
-.fill:
-  mov eax, ecx
-  shl eax, 12
-  or eax, 3
-  mov [PT0 + ecx*4], eax
-  inc ecx
-  cmp ecx, 1024
-  jb .fill
-  mov dword [PD], PT0 | 3
+  IDENTITY_PT PT0, PD
   mov dword [PD + 4], PT1 | 3
   mov dword [PT1], 0x300003             ; 0x400000 -> 0x300000, writable
   mov dword [PT1 + 4], 0x300001         ; 0x401000 -> 0x300000, read-only
