@@ -67,6 +67,13 @@ std::string Cpu::disassemble(DecodeMode mode, const uint8_t* bytes, size_t len, 
     return decoder_->disassemble(mode, bytes, len, pc);
 }
 
+void Cpu::debug_points_changed() {
+    debug_active_ = debug.active();
+    // Chained translations run on without coming back here: drop them, so
+    // that the loop sees every block while debug points are active.
+    if (executor_) blocks_->flush();
+}
+
 void Cpu::set_block_executor(BlockExecutor* executor) {
     // Translations belong to the executor that made them.
     blocks_->flush();
@@ -471,6 +478,7 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
 
 Cpu::StopReason Cpu::run(uint64_t max_insns) {
     const uint64_t end = steps_ + max_insns;
+    run_end_ = end;
     debug_hit_ = false;
     const bool tracing = bus_.log.enabled(kLogCpu | kLogExec);
     while (steps_ < end) {
@@ -499,7 +507,9 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         // breakpoints, watchpoints, single steps and the instruction in an
         // interrupt shadow (whose end the interpreter's step handles) to the
         // interpreter.
-        if (!(executor_ && !one_step && budget >= block->insns.size() && !debug_active_ &&
+        // (With events pending already, the interpreter stops after one
+        // instruction: so does the executor's caller.)
+        if (!(executor_ && !one_step && !events_pending_ && budget >= block->insns.size() && !debug_active_ &&
               executor_->execute(*block)))
             execute_block(*block, budget);
         if (debug_hit_) {

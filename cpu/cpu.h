@@ -117,7 +117,7 @@ public:
     // Breakpoints (linear addresses) and watchpoints; call debug_points_changed()
     // after editing them.
     DebugPoints debug;
-    void debug_points_changed() { debug_active_ = debug.active(); }
+    void debug_points_changed();
     const DebugStop& last_debug_stop() const { return debug_stop_; }
     // The next instruction executed ignores a breakpoint at its own address
     // (resuming from a breakpoint, as gdb expects).
@@ -167,6 +167,11 @@ public:
     // instructions it runs itself.
     uint64_t* instret_counter() { return &instret_; }
     uint64_t* step_counter() { return &steps_; }
+    // Chained translated blocks check these on entry: run() must return
+    // when the step count would pass the end of its budget, and at once when
+    // events are pending.
+    const uint64_t* run_end_counter() const { return &run_end_; }
+    const bool* events_pending_flag() const { return &events_pending_; }
     // The block at CS:EIP as the interpreter would find it (decoded on
     // first use); throws CpuException like an instruction fetch.
     const DecodedBlock* block_at_pc() { return lookup_block(); }
@@ -407,6 +412,7 @@ private:
     BlockExecutor* executor_ = nullptr;
     uint64_t instret_ = 0;
     uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
+    uint64_t run_end_ = 0;  // steps_ at which the current run() ends
     unsigned max_block_insns_ = 64;
     bool debug_active_ = false;
     bool debug_hit_ = false;

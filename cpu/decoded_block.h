@@ -32,6 +32,7 @@ struct DecodedBlock {
     // block cache tells the executor before it frees the block.
     mutable void* host_code = nullptr;
     mutable uint32_t host_code_size = 0;
+    mutable uint32_t chain_entry = 0;  // offset of the entry chained jumps take
     mutable uint32_t runs = 0;
     // Set when translation failed: the interpreter runs the block.
     mutable bool untranslatable = false;

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "cpu/decoded_block.h"
@@ -10,7 +11,11 @@
 namespace nomad86::jit {
 
 JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
-    : cpu_(cpu), log_(log), options_(options), translator_(cpu, runtime_, counters_, options.verify) {
+    : cpu_(cpu), log_(log), options_(options), translator_(cpu, runtime_, counters_, options.verify,
+                  // Chains would run blocks past the verifier and the per-block traces.
+                  options.chain && !options.verify && !log.enabled(kLogNochain | kLogCpu | kLogExec)
+                      ? &last_exit_
+                      : nullptr) {
     if (options_.verify) {
         verifier_ = std::make_unique<LockstepVerifier>(cpu_);
         options_.hot_runs = 0;  // check every block, from its first run
@@ -62,6 +67,12 @@ bool JitEngine::translate(const DecodedBlock& block) {
     }
     block.host_code = reinterpret_cast<void*>(t.fn);
     block.host_code_size = uint32_t(t.code_size);
+    block.chain_entry = t.chain_entry;
+    for (const ChainSite& site : t.chain_sites) {
+        const uint8_t* at = static_cast<const uint8_t*>(block.host_code) + site.site_offset;
+        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys};
+        block_sites_[&block].push_back(at);
+    }
     stats_.blocks_translated++;
     stats_.host_code_bytes += t.code_size;
     stats_.inline_insns_static += t.inline_insns;
@@ -69,9 +80,34 @@ bool JitEngine::translate(const DecodedBlock& block) {
     return true;
 }
 
-void JitEngine::run_translation(const DecodedBlock& block) {
+bool JitEngine::run_translation(const DecodedBlock& block) {
     stats_.block_runs++;
-    reinterpret_cast<BlockFn>(block.host_code)(&cpu_, &cpu_.s);
+    const uint64_t steps = *cpu_.step_counter();
+    const uint32_t refused = reinterpret_cast<BlockFn>(block.host_code)(&cpu_, &cpu_.s);
+    // Refused at its own entry (chained blocks after it may have run).
+    return !(refused && *cpu_.step_counter() == steps);
+}
+
+void JitEngine::link_last_exit(const DecodedBlock& next) {
+    const uint8_t* site = last_exit_;
+    last_exit_ = nullptr;
+    auto it = chain_sites_.find(site);
+    if (it == chain_sites_.end() || !next.host_code || next.first_page != next.last_page) return;
+    const ChainSiteInfo& info = it->second;
+    if (info.target_phys != next.key.phys || info.owner->key.mode != next.key.mode) return;
+    // The jump is `E9 rel32`; write its displacement through the
+    // allocator's writable view of the owner's code.
+    void* rx = nullptr;
+    void* rw = nullptr;
+    size_t size = 0;
+    if (runtime_.allocator()->query(info.owner->host_code, &rx, &rw, &size) != asmjit::kErrorOk || !rw) return;
+    uint8_t* writable = static_cast<uint8_t*>(rw) + (site - static_cast<const uint8_t*>(rx));
+    if (writable[0] != 0xE9) return;
+    const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + next.chain_entry;
+    const int32_t rel = int32_t(target - (site + 5));
+    memcpy(writable + 1, &rel, 4);
+    chain_sites_.erase(it);
+    stats_.chain_patches++;
 }
 
 bool JitEngine::execute(const DecodedBlock& block) {
@@ -86,10 +122,8 @@ bool JitEngine::execute(const DecodedBlock& block) {
             return false;
         }
     }
-    if (!verifier_) {
-        run_translation(block);
-        return true;
-    }
+    if (last_exit_) link_last_exit(block);
+    if (!verifier_) return run_translation(block);
     switch (verifier_->run(block, [&] { run_translation(block); })) {
     case LockstepVerifier::Outcome::kAgreed: stats_.verified_blocks++; break;
     case LockstepVerifier::Outcome::kUnverifiable: stats_.unverifiable_blocks++; break;
@@ -105,6 +139,14 @@ bool JitEngine::execute(const DecodedBlock& block) {
 void JitEngine::block_freed(const DecodedBlock& block) {
     stats_.blocks_freed++;
     if (!block.host_code) return;
+    // Its chain sites go with it (its targets are on its own page, so no
+    // other block jumps into it from a page that lives on).
+    const uint8_t* code = static_cast<const uint8_t*>(block.host_code);
+    if (last_exit_ >= code && last_exit_ < code + block.host_code_size) last_exit_ = nullptr;
+    if (auto it = block_sites_.find(&block); it != block_sites_.end()) {
+        for (const uint8_t* site : it->second) chain_sites_.erase(site);
+        block_sites_.erase(it);
+    }
     runtime_.release(block.host_code);
     stats_.host_code_bytes -= block.host_code_size;
     block.host_code = nullptr;
@@ -122,12 +164,13 @@ std::string JitEngine::report() const {
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
-             "chain patches 0 (no chaining yet), jump cache hits 0 of 0\n"
+             "chain patches %" PRIu64 " (within a page), jump cache: none yet\n"
              "invalidations %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
-             retired ? 100.0 * double(helpers) / double(retired) : 0.0, cpu_.decoded_block_invalidations());
+             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches,
+             cpu_.decoded_block_invalidations());
     std::string out = text;
     if (verifier_) {
         snprintf(text, sizeof text, "verified blocks %" PRIu64 ", unverifiable (device I/O, code writes) %" PRIu64 "\n",

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include <asmjit/x86.h>
 
@@ -26,6 +28,7 @@ struct JitOptions {
     uint64_t cache_bytes = 64ull << 20;  // host code budget
     unsigned hot_runs = 2;                // runs of a block before it is translated
     bool verify = false;                  // lockstep against the interpreter
+    bool chain = true;                    // link blocks within a page
 };
 
 struct JitStats {
@@ -37,6 +40,7 @@ struct JitStats {
     uint64_t block_runs = 0;           // translated blocks entered
     uint64_t inline_insns_static = 0;  // over all translations
     uint64_t helper_insns_static = 0;
+    uint64_t chain_patches = 0;        // exits linked straight to their target
     uint64_t verified_blocks = 0;
     uint64_t unverifiable_blocks = 0;  // did device I/O: run once, by the interpreter
 };
@@ -62,13 +66,26 @@ public:
 private:
     // Translates `block`; false if it cannot be (the interpreter runs it).
     bool translate(const DecodedBlock& block);
-    void run_translation(const DecodedBlock& block);
+    // Runs the translation; false if its entry checks refused to start it.
+    bool run_translation(const DecodedBlock& block);
+    // The exit the last translation left by, if chainable: patch it to
+    // jump into `next` when `next` is its target.
+    void link_last_exit(const DecodedBlock& next);
+
+    struct ChainSiteInfo {
+        const DecodedBlock* owner;
+        uint64_t target_phys;
+    };
 
     Cpu& cpu_;
     Logger& log_;
     JitOptions options_;
     asmjit::JitRuntime runtime_;
     RuntimeCounters counters_;
+    // Written by generated code: the jmp an unlinked chain exit left by.
+    const uint8_t* last_exit_ = nullptr;
+    std::unordered_map<const uint8_t*, ChainSiteInfo> chain_sites_;
+    std::unordered_map<const DecodedBlock*, std::vector<const uint8_t*>> block_sites_;
     Translator translator_;
     JitStats stats_;
     std::unique_ptr<LockstepVerifier> verifier_;

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <type_traits>
+#include <optional>
 #include <vector>
 
 #include <Zydis/Zydis.h>
@@ -57,12 +58,26 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
 // kShift and kImul load the guest's flags into the host's first, as the
 // interpreter does, so flags the SDM leaves undefined come out alike.
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
+// kPush/kPop/kCall/kRet use the stack through the same fast path (32-bit
+// stack and code only; anything else is the helper's).
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
-    kLoad, kStore, kAluLoad, kAluMem
+    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet
 };
 
-bool touches_memory(Form f) { return f == Form::kLoad || f == Form::kStore || f == Form::kAluLoad || f == Form::kAluMem; }
+bool touches_memory(Form f) {
+    switch (f) {
+    case Form::kLoad:
+    case Form::kStore:
+    case Form::kAluLoad:
+    case Form::kAluMem:
+    case Form::kPush:
+    case Form::kPop:
+    case Form::kCall:
+    case Form::kRet: return true;
+    default: return false;
+    }
+}
 // Forms with an out-of-line fallback to a helper step.
 bool has_slow_path(Form f) { return touches_memory(f) || f == Form::kBranch; }
 // Forms that load the guest's flags into the host and store them all back.
@@ -138,6 +153,20 @@ Form form_of(const DecodedInsn& insn) {
         return Form::kHelper;
     case ZYDIS_MNEMONIC_JMP:
         return insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kBranch : Form::kHelper;
+    case ZYDIS_MNEMONIC_PUSH:
+        return insn.opsize == 4 && insn.num_ops == 1 &&
+                       (op[0].kind == OpKind::kImm || (is_plain_reg(op[0]) && op[0].size == 4))
+                   ? Form::kPush
+                   : Form::kHelper;
+    case ZYDIS_MNEMONIC_POP:
+        return insn.opsize == 4 && insn.num_ops == 1 && is_plain_reg(op[0]) && op[0].size == 4 ? Form::kPop
+                                                                                               : Form::kHelper;
+    case ZYDIS_MNEMONIC_CALL:
+        return insn.opsize == 4 && insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kCall
+                                                                                                     : Form::kHelper;
+    case ZYDIS_MNEMONIC_RET:
+        // C3 and C2 iw (CA/CB are far returns).
+        return insn.opsize == 4 && (insn.opcode == 0xc3 || insn.opcode == 0xc2) ? Form::kRet : Form::kHelper;
     case ZYDIS_MNEMONIC_JB:
     case ZYDIS_MNEMONIC_JBE:
     case ZYDIS_MNEMONIC_JL:
@@ -243,13 +272,29 @@ public:
     std::string text;
 };
 
+// Where a branch at the end of a block goes, when that is a block of the
+// same physical page (chainable), and how many inline instructions the
+// block has retired by then.
+struct ExitTargets {
+    unsigned retired = 0;
+    std::optional<uint64_t> taken, not_taken;
+};
+
 class BlockEmitter {
 public:
-    BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores)
+    BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores,
+                 const uint8_t** last_exit)
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
-          ram_(cpu.memory().fast_path_view()) {}
+          last_exit_(last_exit), ram_(cpu.memory().fast_path_view()) {}
 
-    void prologue() {
+    // Chained exits emitted so far: (label at the jmp, target phys).
+    const std::vector<std::pair<Label, uint64_t>>& chain_sites() const { return chain_sites_; }
+    const Label& chain_entry() const { return chain_entry_; }
+
+    // The frame, then the chain entry with the checks every entry makes:
+    // no events pending, the block fits the run's step budget, and all of
+    // it lies inside CS (the interpreter checks each instruction's end).
+    void prologue(unsigned insns, uint32_t bytes) {
         a_.push(kState);
         a_.push(kCpu);
         a_.push(kEntryRip);
@@ -257,8 +302,25 @@ public:
         a_.sub(x86::rsp, 8);  // 16-byte alignment at helper calls
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
-        a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
         epilogue_ = a_.newLabel();
+        done_ = a_.newLabel();
+        bail_ = a_.newLabel();
+        chain_entry_ = a_.newLabel();
+        a_.bind(chain_entry_);
+        a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
+        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.events_pending_flag())));
+        a_.cmp(x86::byte_ptr(x86::rax), Imm(0));
+        a_.jne(bail_);
+        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.step_counter())));
+        a_.mov(x86::rax, x86::qword_ptr(x86::rax));
+        a_.add(x86::rax, Imm(insns));
+        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(cpu_.run_end_counter())));
+        a_.cmp(x86::rax, x86::qword_ptr(x86::rcx));
+        a_.ja(bail_);
+        a_.lea(x86::rax, x86::ptr(kEntryRip, int32_t(bytes - 1)));
+        a_.mov(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.cmp(x86::rax, x86::rcx);
+        a_.ja(bail_);
     }
 
     // s.rip = (entry + offset) & ip_mask
@@ -276,7 +338,8 @@ public:
         a_.jz(exit_with(inline_before));
     }
 
-    void inline_insn(const DecodedInsn& insn, Form form, bool store_flags, uint32_t offset, unsigned inline_before) {
+    void inline_insn(const DecodedInsn& insn, Form form, bool store_flags, uint32_t offset, unsigned inline_before,
+                     const ExitTargets& targets = {}) {
         const Operand* op = insn.ops;
         Label slow, resume;
         if (has_slow_path(form)) {
@@ -309,7 +372,11 @@ public:
         case Form::kAluMem: emit_alu(insn, store_flags, slow); break;
         case Form::kShift: emit_shift(insn, store_flags); break;
         case Form::kImul: emit_imul(insn, store_flags); break;
-        case Form::kBranch: emit_branch(insn, offset + insn.length, slow); break;
+        case Form::kBranch: emit_branch(insn, offset + insn.length, slow, targets); break;
+        case Form::kPush: emit_push(insn, slow); break;
+        case Form::kPop: emit_pop(insn, slow); break;
+        case Form::kCall: emit_call(insn, offset + insn.length, slow, targets); break;
+        case Form::kRet: emit_ret(insn, slow, targets.retired); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -320,6 +387,8 @@ public:
     void finish(uint32_t end_offset, bool rip_current, unsigned inline_total) {
         if (!rip_current) store_rip(end_offset);
         retire(inline_total);
+        a_.bind(done_);
+        a_.xor_(x86::eax, x86::eax);
         a_.bind(epilogue_);
         a_.add(x86::rsp, 8);
         a_.pop(x86::r13);
@@ -342,7 +411,19 @@ public:
         for (auto& [count, label] : exits_) {
             a_.bind(label);
             retire(count);
-            a_.jmp(epilogue_);
+            a_.jmp(done_);
+        }
+        // The entry checks failed: nothing of this block ran.
+        a_.bind(bail_);
+        a_.mov(x86::eax, Imm(1));
+        a_.jmp(epilogue_);
+        // Unlinked chain exits: note which jump this was, then leave.
+        for (auto& [site, stub] : chain_stubs_) {
+            a_.bind(stub);
+            a_.lea(x86::rcx, x86::ptr(site));
+            a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(last_exit_)));
+            a_.mov(x86::qword_ptr(x86::rax), x86::rcx);
+            a_.jmp(done_);
         }
     }
 
@@ -399,9 +480,13 @@ private:
     // address is in r13 and, for a store, the page is marked dirty. The one
     // place that decides between the fast and the slow path.
     void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
-        const unsigned size = m.size;
-        const int32_t seg = kSegOffset + int32_t(m.seg * sizeof(SegmentCache));
         effective_address(insn, m);
+        mem_access(m.seg, m.size, write, slow);
+    }
+
+    // The same for the offset in edx in segment `seg_index`.
+    void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
+        const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
         a_.movzx(x86::eax, x86::word_ptr(kState, seg + kSegAttr));
         a_.and_(x86::eax, Imm(write ? kSegWriteMask : kSegReadMask));
         a_.cmp(x86::eax, Imm(write ? kSegWriteWant : kSegReadWant));
@@ -602,14 +687,14 @@ private:
     // Jcc rel / JMP rel, the block's last instruction: EIP becomes the
     // target or the next instruction. A target beyond the CS limit (#GP)
     // is the helper's business.
-    void emit_branch(const DecodedInsn& insn, uint32_t next_offset, const Label& slow) {
+    void emit_branch(const DecodedInsn& insn, uint32_t next_offset, const Label& slow, const ExitTargets& targets) {
         const bool conditional = insn.mnemonic != ZYDIS_MNEMONIC_JMP;
         if (ip_mask_ == 0xffff && insn.opsize == 4) {
             // 16-bit code, 32-bit displacement: EIP wraps before the add.
             a_.jmp(slow);
             return;
         }
-        Label not_taken = a_.newLabel(), done = a_.newLabel();
+        Label not_taken = a_.newLabel();
         if (conditional) {
             load_guest_flags();
             a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
@@ -620,12 +705,97 @@ private:
         a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
         a_.ja(slow);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        leave_to(targets.retired, targets.taken);
+        a_.bind(not_taken);
         if (conditional) {
-            a_.jmp(done);
-            a_.bind(not_taken);
             store_rip(next_offset);
-            a_.bind(done);
+            leave_to(targets.retired, targets.not_taken);
         }
+    }
+
+    // The stack slot a 4-byte push writes (`push`) or a pop reads, through
+    // the fast path: its host address in r13. Only for a 32-bit stack
+    // (SS.B); else, and whenever the fast path does not apply, `slow`.
+    void stack_access(bool push, const Label& slow) {
+        const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
+        a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
+        a_.jz(slow);
+        a_.mov(x86::edx, gpr_slot(kRsp, 4));
+        if (push) a_.sub(x86::edx, Imm(4));
+        mem_access(kSs, 4, push, slow);
+    }
+
+    // ESP += delta, in its low 32 bits only (a 32-bit stack's mask).
+    void adjust_esp(int32_t delta) { a_.add(gpr_slot(kRsp, 4), Imm(delta)); }
+
+    void emit_push(const DecodedInsn& insn, const Label& slow) {
+        const Operand& src = insn.ops[0];
+        stack_access(true, slow);
+        // The value after the address: PUSH ESP pushes ESP before the push.
+        if (src.kind == OpKind::kImm) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
+        else a_.mov(x86::eax, reg_slot(src));
+        a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+        adjust_esp(-4);
+    }
+
+    void emit_pop(const DecodedInsn& insn, const Label& slow) {
+        stack_access(false, slow);
+        a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+        adjust_esp(4);
+        store_reg(insn.ops[0], x86::rax);  // after ESP: POP ESP keeps the value
+    }
+
+    // CALL rel32: the return address pushed, EIP = target (a target beyond
+    // the CS limit is the helper's #GP).
+    void emit_call(const DecodedInsn& insn, uint32_t next_offset, const Label& slow, const ExitTargets& targets) {
+        if (ip_mask_ == 0xffff) {
+            a_.jmp(slow);
+            return;
+        }
+        const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
+        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.ja(slow);
+        stack_access(true, slow);
+        a_.lea(x86::eax, x86::ptr(kEntryRip, int32_t(next_offset)));
+        a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+        adjust_esp(-4);
+        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        leave_to(targets.retired, targets.taken);
+    }
+
+    // RET / RET imm16: EIP from the stack (checked against the CS limit
+    // before ESP moves, as the interpreter does).
+    void emit_ret(const DecodedInsn& insn, const Label& slow, unsigned retired) {
+        if (ip_mask_ == 0xffff) {
+            a_.jmp(slow);
+            return;
+        }
+        const uint32_t release = insn.num_ops > 0 && insn.ops[0].kind == OpKind::kImm ? uint32_t(insn.ops[0].imm & 0xffff) : 0;
+        stack_access(false, slow);
+        a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.ja(slow);
+        adjust_esp(int32_t(4 + release));
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        leave_to(retired, std::nullopt);
+    }
+
+    // Ends the block with EIP already stored: retires the block's inline
+    // instructions, then either a chainable jump (target_phys known) or the
+    // plain exit.
+    void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
+        retire(retired);
+        if (!target_phys || !last_exit_) {
+            a_.jmp(done_);
+            return;
+        }
+        Label site = a_.newLabel(), stub = a_.newLabel();
+        a_.bind(site);
+        a_.long_().jmp(stub);  // rel32, so that it can be patched
+        chain_sites_.emplace_back(site, *target_phys);
+        chain_stubs_.emplace_back(site, stub);
     }
 
     void emit_unary(const DecodedInsn& insn, bool store_flags) {
@@ -660,8 +830,11 @@ private:
     RuntimeCounters& counters_;
     uint64_t ip_mask_;
     bool journal_stores_;
+    const uint8_t** last_exit_;
     PhysicalMemory::FastPathView ram_;
-    Label epilogue_;
+    Label epilogue_, done_, bail_, chain_entry_;
+    std::vector<std::pair<Label, uint64_t>> chain_sites_;
+    std::vector<std::pair<Label, Label>> chain_stubs_;
     std::vector<std::pair<unsigned, Label>> exits_;
     std::vector<SlowPath> slow_paths_;
 };
@@ -703,8 +876,17 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_);
-    e.prologue();
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, last_exit_);
+    uint32_t block_bytes = 0;
+    for (const DecodedInsn& insn : block.insns) block_bytes += insn.length;
+    e.prologue(unsigned(n), block_bytes);
+    // Chaining: 32-bit code, the block on one page, targets on that page.
+    const bool may_chain = last_exit_ && ip_mask == 0xffffffffull && block.first_page == block.last_page;
+    auto same_page = [&](int64_t delta) -> std::optional<uint64_t> {
+        const int64_t in_page = int64_t(block.key.phys & (kPageSize - 1)) + delta;
+        if (!may_chain || in_page < 0 || in_page >= int64_t(kPageSize)) return std::nullopt;
+        return (block.key.phys & ~uint64_t(kPageSize - 1)) + uint64_t(in_page);
+    };
     uint32_t offset = 0;
     unsigned inline_count = 0;
     bool rip_current = true;  // s.rip holds this instruction's EIP
@@ -728,9 +910,23 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             out.helper_insns++;
             rip_current = true;  // the step left EIP at the next instruction
         } else {
-            e.inline_insn(insn, forms[i], store_flags[i], offset, inline_count);
+            ExitTargets targets;
+            if (forms[i] == Form::kCall || forms[i] == Form::kRet) {
+                targets.retired = inline_count + 1;
+                if (forms[i] == Form::kCall)
+                    targets.taken = same_page(int64_t(offset + insn.length) + int64_t(insn.ops[0].imm));
+            } else if (forms[i] == Form::kBranch && insn.opsize == 4) {
+                const uint32_t next = offset + insn.length;
+                targets.retired = inline_count + 1;
+                targets.taken = same_page(int64_t(next) + int64_t(insn.ops[0].imm));
+                if (insn.mnemonic != ZYDIS_MNEMONIC_JMP) targets.not_taken = same_page(next);
+            } else if (forms[i] == Form::kBranch) {
+                targets.retired = inline_count + 1;
+            }
+            e.inline_insn(insn, forms[i], store_flags[i], offset, inline_count, targets);
             inline_count++;
-            rip_current = forms[i] == Form::kBranch;  // a branch sets EIP itself
+            // Branches, calls and returns set EIP themselves.
+            rip_current = forms[i] == Form::kBranch || forms[i] == Form::kCall || forms[i] == Form::kRet;
         }
         offset += insn.length;
     }
@@ -748,6 +944,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     out.fn = reinterpret_cast<BlockFn>(fn);
     out.code_size = code.codeSize();
+    out.chain_entry = uint32_t(code.labelOffsetFromBase(e.chain_entry()));
+    for (const auto& [site, target] : e.chain_sites())
+        out.chain_sites.push_back(ChainSite{uint32_t(code.labelOffsetFromBase(site)), target});
     if (want_listing) out.listing = listing.data();
     return out;
 }

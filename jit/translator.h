@@ -22,6 +22,14 @@
 // the block return at once with the state exactly as the interpreter
 // leaves it.
 //
+// Chaining (after QEMU's goto_tb, within a page): a branch whose target is
+// in the same physical page ends in a `jmp rel32` that first leaves the
+// block, noting its own address; the engine then patches it to jump to the
+// target block's chain entry. Blocks of a page are retired together (a
+// write to the page, a flush), so a chain never outlives its target. Every
+// entry checks the events flag, the run's step budget and the CS limit, so
+// a chained loop still stops for interrupts and timers.
+//
 // Guest flags live in CpuState::rflags. An inline instruction that writes
 // flags stores them (from the host's own EFLAGS) only when a later reader
 // could see them: a flag-liveness pass over the block skips the store when
@@ -31,6 +39,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <asmjit/x86.h>
 
@@ -42,15 +51,27 @@ class Cpu;
 
 namespace nomad86::jit {
 
-using BlockFn = void (*)(Cpu* cpu, void* state);
+// Returns 1 when the block did not start (its checks on entry failed:
+// events pending, budget spent, CS limit), else 0.
+using BlockFn = uint32_t (*)(Cpu* cpu, void* state);
 
 // Bumped by generated code and helpers; owned by the engine.
 struct RuntimeCounters {
     uint64_t helper_insns = 0;  // guest instructions run through jit_step()
 };
 
+// A block exit that may be chained: a `jmp rel32` at `site_offset` that
+// leaves the block until the engine patches it to jump straight into the
+// block at `target_phys` (same page, same mode).
+struct ChainSite {
+    uint32_t site_offset;
+    uint64_t target_phys;
+};
+
 struct Translation {
     BlockFn fn = nullptr;
+    uint32_t chain_entry = 0;           // offset of the entry chained jumps take
+    std::vector<ChainSite> chain_sites;
     size_t code_size = 0;
     unsigned inline_insns = 0;  // static counts, for the statistics
     unsigned helper_insns = 0;
@@ -64,9 +85,11 @@ bool translates_inline(const DecodedInsn& insn);
 class Translator {
 public:
     // `journal_stores`: inline stores also go into the memory's write
-    // journal (the lockstep verifier needs every store).
-    Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters, bool journal_stores)
-        : cpu_(cpu), runtime_(runtime), counters_(counters), journal_stores_(journal_stores) {}
+    // journal (the lockstep verifier needs every store). `last_exit`: where
+    // an unchained exit leaves the address of its jump (nullptr: no chaining).
+    Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters, bool journal_stores,
+               const uint8_t** last_exit)
+        : cpu_(cpu), runtime_(runtime), counters_(counters), journal_stores_(journal_stores), last_exit_(last_exit) {}
 
     // `entry_rip` and `entry_linear` are where the block is entered now
     // (only for the listing); `bytes` are the block's guest bytes, in order.
@@ -78,6 +101,7 @@ private:
     asmjit::JitRuntime& runtime_;
     RuntimeCounters& counters_;
     bool journal_stores_;
+    const uint8_t** last_exit_;
 };
 
 }  // namespace nomad86::jit
