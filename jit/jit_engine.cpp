@@ -1,6 +1,8 @@
 #include "jit/jit_engine.h"
 
+#include <algorithm>
 #include <cinttypes>
+#include <functional>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -172,6 +174,21 @@ std::string JitEngine::report() const {
              retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches,
              cpu_.decoded_block_invalidations());
     std::string out = text;
+    // The instructions most often run as helper steps (the translator's
+    // to-do list).
+    std::vector<std::pair<uint64_t, unsigned>> top;
+    for (unsigned m = 0; m < counters_.helper_by_mnemonic.size(); m++)
+        if (counters_.helper_by_mnemonic[m]) top.emplace_back(counters_.helper_by_mnemonic[m], m);
+    std::sort(top.begin(), top.end(), std::greater<>());
+    if (!top.empty()) {
+        out += "helper steps by instruction:";
+        for (size_t i = 0; i < top.size() && i < 10; i++) {
+            snprintf(text, sizeof text, " %s %.1f%%", ZydisMnemonicGetString(ZydisMnemonic(top[i].second)),
+                     helpers ? 100.0 * double(top[i].first) / double(helpers) : 0.0);
+            out += text;
+        }
+        out += "\n";
+    }
     if (verifier_) {
         snprintf(text, sizeof text, "verified blocks %" PRIu64 ", unverifiable (device I/O, code writes) %" PRIu64 "\n",
                  stats_.verified_blocks, stats_.unverifiable_blocks);

@@ -39,14 +39,18 @@ constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
 void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
 
 // Fixed registers of generated code (all callee-saved in the SysV ABI, so
-// they survive helper calls).
+// they survive helper calls). r13 holds the host address of the current
+// memory access.
 const x86::Gp kState = x86::rbx;
 const x86::Gp kCpu = x86::rbp;
 const x86::Gp kEntryRip = x86::r12;
+const x86::Gp kRamBase = x86::r14;    // host address of guest-physical 0
+const x86::Gp kPageFlags = x86::r15;  // PhysicalMemory's page flag bytes
 
 // The helper: one interpreter step. Returns false when the block must end.
 bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounters* counters) {
     counters->helper_insns++;
+    counters->helper_by_mnemonic[insn->mnemonic]++;
     return cpu->step_for_jit(*insn, ip_mask);
 }
 
@@ -62,7 +66,7 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
 // stack and code only; anything else is the helper's).
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
-    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet
+    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad
 };
 
 bool touches_memory(Form f) {
@@ -74,7 +78,9 @@ bool touches_memory(Form f) {
     case Form::kPush:
     case Form::kPop:
     case Form::kCall:
-    case Form::kRet: return true;
+    case Form::kRet:
+    case Form::kCmovLoad:
+    case Form::kExtendLoad: return true;
     default: return false;
     }
 }
@@ -104,6 +110,14 @@ bool is_plain_mem(const DecodedInsn& insn, const Operand& op) {
 Form form_of(const DecodedInsn& insn) {
     if (insn.prefixes & kPrefixLock) return Form::kHelper;
     const Operand* op = insn.ops;
+    if (insn.opcode_map == 1 && (insn.opcode & 0xf0) == 0x90)  // SETcc r/m8
+        return insn.num_ops == 1 && is_plain_reg(op[0]) ? Form::kSetcc : Form::kHelper;
+    if (insn.opcode_map == 1 && (insn.opcode & 0xf0) == 0x40) {  // CMOVcc r, r/m
+        if (insn.num_ops != 2 || !is_plain_reg(op[0]) || op[0].size < 2) return Form::kHelper;
+        if (is_plain_reg(op[1]) && op[1].size == op[0].size) return Form::kCmov;
+        if (is_plain_mem(insn, op[1]) && op[1].size == op[0].size) return Form::kCmovLoad;
+        return Form::kHelper;
+    }
     switch (insn.mnemonic) {
     case ZYDIS_MNEMONIC_NOP:
         return insn.num_ops == 0 ? Form::kNop : Form::kHelper;
@@ -191,10 +205,11 @@ Form form_of(const DecodedInsn& insn) {
                    : Form::kHelper;
     case ZYDIS_MNEMONIC_MOVZX:
     case ZYDIS_MNEMONIC_MOVSX:
-        return insn.num_ops == 2 && is_plain_reg(op[0]) && op[0].size >= 2 && is_plain_reg(op[1]) &&
-                       op[1].size < op[0].size
-                   ? Form::kMovExtend
-                   : Form::kHelper;
+        if (insn.num_ops != 2 || !is_plain_reg(op[0]) || op[0].size < 2 || op[1].size >= op[0].size)
+            return Form::kHelper;
+        if (is_plain_reg(op[1])) return Form::kMovExtend;
+        if (is_plain_mem(insn, op[1])) return Form::kExtendLoad;
+        return Form::kHelper;
     default:
         return Form::kHelper;
     }
@@ -226,7 +241,8 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
 uint32_t flags_read(const DecodedInsn& insn, Form form) {
     // The fast path's fallback is a helper step, which reads them all; the
     // flag-loading forms take them all into the host; a branch tests them.
-    if (touches_memory(form) || form == Form::kShift || form == Form::kImul || form == Form::kBranch)
+    if (touches_memory(form) || form == Form::kShift || form == Form::kImul || form == Form::kBranch ||
+        form == Form::kSetcc || form == Form::kCmov)
         return flags::ARITH;
     if (form == Form::kAlu && (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB))
         return flags::CF;
@@ -299,23 +315,24 @@ public:
         a_.push(kCpu);
         a_.push(kEntryRip);
         a_.push(x86::r13);
+        a_.push(kRamBase);
+        a_.push(kPageFlags);
         a_.sub(x86::rsp, 8);  // 16-byte alignment at helper calls
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
+        a_.mov(kRamBase, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
+        a_.mov(kPageFlags, Imm(reinterpret_cast<uint64_t>(ram_.page_flags)));
         epilogue_ = a_.newLabel();
         done_ = a_.newLabel();
         bail_ = a_.newLabel();
         chain_entry_ = a_.newLabel();
         a_.bind(chain_entry_);
         a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
-        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.events_pending_flag())));
-        a_.cmp(x86::byte_ptr(x86::rax), Imm(0));
+        a_.cmp(in_cpu(cpu_.events_pending_flag(), 1), Imm(0));
         a_.jne(bail_);
-        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(cpu_.step_counter())));
-        a_.mov(x86::rax, x86::qword_ptr(x86::rax));
+        a_.mov(x86::rax, in_cpu(cpu_.step_counter(), 8));
         a_.add(x86::rax, Imm(insns));
-        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(cpu_.run_end_counter())));
-        a_.cmp(x86::rax, x86::qword_ptr(x86::rcx));
+        a_.cmp(x86::rax, in_cpu(cpu_.run_end_counter(), 8));
         a_.ja(bail_);
         a_.lea(x86::rax, x86::ptr(kEntryRip, int32_t(bytes - 1)));
         a_.mov(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
@@ -374,6 +391,34 @@ public:
         case Form::kImul: emit_imul(insn, store_flags); break;
         case Form::kBranch: emit_branch(insn, offset + insn.length, slow, targets); break;
         case Form::kPush: emit_push(insn, slow); break;
+        case Form::kSetcc:
+            load_guest_flags();
+            a_.set(x86::CondCode(insn.opcode & 0xf), x86::al);
+            a_.mov(reg_slot(op[0]), x86::al);
+            break;
+        case Form::kCmov:
+        case Form::kCmovLoad: {
+            // The source is read even when the condition is false (it may
+            // fault); a false condition writes the old value back.
+            const x86::Gp d = sized(x86::rdx, op[0].size), v = sized(x86::r8, op[0].size);
+            if (form == Form::kCmovLoad) {
+                mem_address(insn, op[1], false, slow);
+                a_.mov(v, x86::ptr(x86::r13, 0, op[0].size));
+            } else {
+                a_.mov(v, reg_slot(op[1]));
+            }
+            load_guest_flags();
+            a_.mov(d, reg_slot(op[0]));
+            a_.cmov(x86::CondCode(insn.opcode & 0xf), d, v);
+            store_reg(op[0], x86::rdx);
+            break;
+        }
+        case Form::kExtendLoad:
+            mem_address(insn, op[1], false, slow);
+            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, x86::ptr(x86::r13, 0, op[1].size));
+            else a_.movsx(x86::eax, x86::ptr(x86::r13, 0, op[1].size));
+            store_reg(op[0], x86::rax);
+            break;
         case Form::kPop: emit_pop(insn, slow); break;
         case Form::kCall: emit_call(insn, offset + insn.length, slow, targets); break;
         case Form::kRet: emit_ret(insn, slow, targets.retired); break;
@@ -391,6 +436,8 @@ public:
         a_.xor_(x86::eax, x86::eax);
         a_.bind(epilogue_);
         a_.add(x86::rsp, 8);
+        a_.pop(kPageFlags);
+        a_.pop(kRamBase);
         a_.pop(x86::r13);
         a_.pop(kEntryRip);
         a_.pop(kCpu);
@@ -452,12 +499,18 @@ private:
         return exits_.back().second;
     }
 
+    // A field of the Cpu object, addressed from kCpu (its layout is the
+    // compiler's, but the offset of a member of this object is fixed).
+    x86::Mem in_cpu(const void* field, unsigned size) const {
+        const ptrdiff_t off = static_cast<const char*>(field) - reinterpret_cast<const char*>(&cpu_);
+        return x86::ptr(kCpu, int32_t(off), size);
+    }
+
     void retire(unsigned n, bool take_back = false) {
         if (n == 0) return;
         for (uint64_t* counter : {cpu_.instret_counter(), cpu_.step_counter()}) {
-            a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(counter)));
-            if (take_back) a_.sub(x86::qword_ptr(x86::rax), n);
-            else a_.add(x86::qword_ptr(x86::rax), n);
+            if (take_back) a_.sub(in_cpu(counter, 8), n);
+            else a_.add(in_cpu(counter, 8), n);
         }
     }
 
@@ -517,7 +570,7 @@ private:
         a_.mov(x86::ecx, x86::eax);
         a_.and_(x86::ecx, Imm(Tlb::kEntries - 1));
         a_.imul(x86::ecx, x86::ecx, Imm(int32_t(Tlb::kEntryBytes)));
-        a_.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(cpu_.tlb().entries_data())));
+        a_.lea(x86::r8, in_cpu(cpu_.tlb().entries_data(), 0));
         a_.add(x86::r8, x86::rcx);
         a_.xor_(x86::ecx, x86::ecx);
         a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(3));
@@ -530,11 +583,10 @@ private:
         // Plain RAM (and, for a store, no decoded code on the page).
         a_.cmp(x86::rax, Imm(int64_t(ram_.pages)));
         a_.jae(slow);
-        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(ram_.page_flags)));
         const uint32_t refuse = write ? (PhysicalMemory::kNotRam | PhysicalMemory::kCodePage) : PhysicalMemory::kNotRam;
-        a_.test(x86::byte_ptr(x86::rcx, x86::rax), Imm(refuse));
+        a_.test(x86::byte_ptr(kPageFlags, x86::rax), Imm(refuse));
         a_.jnz(slow);
-        if (write) a_.or_(x86::byte_ptr(x86::rcx, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
+        if (write) a_.or_(x86::byte_ptr(kPageFlags, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
         a_.shl(x86::rax, Imm(kPageShift));
         a_.and_(x86::edx, Imm(kPageSize - 1));
         a_.or_(x86::rax, x86::rdx);
@@ -547,8 +599,7 @@ private:
             a_.call(Imm(reinterpret_cast<uint64_t>(&jit_journal_store)));
             a_.mov(x86::rax, x86::r13);
         }
-        a_.mov(x86::r13, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
-        a_.add(x86::r13, x86::rax);
+        a_.lea(x86::r13, x86::ptr(kRamBase, x86::rax));
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as

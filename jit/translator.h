@@ -41,6 +41,9 @@
 #include <string>
 #include <vector>
 
+#include <array>
+
+#include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
 
 #include "cpu/decoded_block.h"
@@ -58,6 +61,8 @@ using BlockFn = uint32_t (*)(Cpu* cpu, void* state);
 // Bumped by generated code and helpers; owned by the engine.
 struct RuntimeCounters {
     uint64_t helper_insns = 0;  // guest instructions run through jit_step()
+    // The same by mnemonic (ZydisMnemonic), for `info jit`.
+    std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> helper_by_mnemonic{};
 };
 
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that
