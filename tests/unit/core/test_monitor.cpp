@@ -216,3 +216,24 @@ TEST_CASE("monitor: system_powerdown presses the ACPI power button; info cpustat
     m.run_for(4);  // far jump, mov, mov, inc
     CHECK(contains(mon.execute("info cpustats"), "instructions 4\n"));
 }
+
+TEST_CASE("monitor: info jit counts translations; with -accel interp it says the JIT is off") {
+    // `jmp $` is a one-instruction block that jumps to itself: translated
+    // from its third run (16-bit code is not chained).
+    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Monitor mon(m);
+    m.run_for(1000);
+    const std::string jit = mon.execute("info jit");
+    CHECK(contains(jit, "accel jit\n"));
+    CHECK_FALSE(contains(jit, "blocks translated 0 "));
+    CHECK(contains(jit, "chain patches 0 "));
+    CHECK(contains(mon.execute("info cpustats"), "instructions 1000\n"));
+
+    MachineConfig interp = monitor_config();
+    interp.accel = MachineConfig::Accel::kInterp;
+    Machine mi(interp, monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Monitor moni(mi);
+    mi.run_for(1000);
+    CHECK(moni.execute("info jit") == "accel interp: the JIT is off\n");
+    CHECK(contains(moni.execute("info cpustats"), "instructions 1000\n"));
+}
