@@ -15,9 +15,8 @@ namespace nomad86::jit {
 JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
     : cpu_(cpu), log_(log), options_(options), translator_(cpu, runtime_, counters_, options.verify,
                   // Chains would run blocks past the verifier and the per-block traces.
-                  options.chain && !options.verify && !log.enabled(kLogNochain | kLogCpu | kLogExec)
-                      ? &last_exit_
-                      : nullptr) {
+                  options.chain && !options.verify && !log.enabled(kLogNochain | kLogCpu | kLogExec) ? hooks()
+                                                                                                    : ChainHooks{}) {
     if (options_.verify) {
         verifier_ = std::make_unique<LockstepVerifier>(cpu_);
         options_.hot_runs = 0;  // check every block, from its first run
@@ -27,6 +26,23 @@ JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
 JitEngine::~JitEngine() {
     // Frees every block while this engine can still release its code.
     if (cpu_.block_executor() == this) cpu_.set_block_executor(nullptr);
+}
+
+ChainHooks JitEngine::hooks() {
+    return ChainHooks{&last_exit_, jump_cache_.data(), &jump_cache_missed_, &stats_.jump_cache_hits};
+}
+
+void JitEngine::fill_jump_cache(const DecodedBlock& block) {
+    if (!block.host_code || !(cpu_.s.cr0 & cr0::PG)) return;
+    const uint32_t linear = uint32_t(cpu_.linear_pc());
+    const int32_t slot = int32_t(jump_cache_index(linear));
+    JumpCacheEntry& e = jump_cache_[size_t(slot)];
+    if (e.block && e.block != &block) static_cast<const DecodedBlock*>(e.block)->jump_cache_slot = -1;
+    if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
+        jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
+    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, 0,
+                       static_cast<const uint8_t*>(block.host_code) + block.chain_entry, &block};
+    block.jump_cache_slot = slot;
 }
 
 const std::string& JitEngine::verify_failure() const {
@@ -125,6 +141,11 @@ bool JitEngine::execute(const DecodedBlock& block) {
         }
     }
     if (last_exit_) link_last_exit(block);
+    if (jump_cache_missed_) {
+        jump_cache_missed_ = false;
+        stats_.jump_cache_misses++;
+        fill_jump_cache(block);
+    }
     if (!verifier_) return run_translation(block);
     switch (verifier_->run(block, [&] { run_translation(block); })) {
     case LockstepVerifier::Outcome::kAgreed: stats_.verified_blocks++; break;
@@ -145,6 +166,10 @@ void JitEngine::block_freed(const DecodedBlock& block) {
     // other block jumps into it from a page that lives on).
     const uint8_t* code = static_cast<const uint8_t*>(block.host_code);
     if (last_exit_ >= code && last_exit_ < code + block.host_code_size) last_exit_ = nullptr;
+    if (block.jump_cache_slot >= 0) {
+        jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
+        block.jump_cache_slot = -1;
+    }
     if (auto it = block_sites_.find(&block); it != block_sites_.end()) {
         for (const uint8_t* site : it->second) chain_sites_.erase(site);
         block_sites_.erase(it);
@@ -166,12 +191,13 @@ std::string JitEngine::report() const {
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
-             "chain patches %" PRIu64 " (within a page), jump cache: none yet\n"
+             "chain patches %" PRIu64 " (within a page), jump cache hits %" PRIu64 " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
              retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches,
+             stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,
              cpu_.decoded_block_invalidations());
     std::string out = text;
     // The instructions most often run as helper steps (the translator's

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <array>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,7 @@
 #include <asmjit/x86.h>
 
 #include "cpu/cpu.h"
+#include "jit/jump_cache.h"
 #include "jit/translator.h"
 
 namespace nomad86::jit {
@@ -41,6 +43,8 @@ struct JitStats {
     uint64_t inline_insns_static = 0;  // over all translations
     uint64_t helper_insns_static = 0;
     uint64_t chain_patches = 0;        // exits linked straight to their target
+    uint64_t jump_cache_hits = 0;      // returns that found their target there
+    uint64_t jump_cache_misses = 0;
     uint64_t verified_blocks = 0;
     uint64_t unverifiable_blocks = 0;  // did device I/O: run once, by the interpreter
 };
@@ -82,8 +86,14 @@ private:
     JitOptions options_;
     asmjit::JitRuntime runtime_;
     RuntimeCounters counters_;
-    // Written by generated code: the jmp an unlinked chain exit left by.
+    // Written by generated code: the jmp an unlinked chain exit left by;
+    // a jump cache lookup that missed.
     const uint8_t* last_exit_ = nullptr;
+    bool jump_cache_missed_ = false;
+    std::array<JumpCacheEntry, kJumpCacheEntries> jump_cache_{};
+    // Fills the jump cache entry for `block` at CS:EIP.
+    void fill_jump_cache(const DecodedBlock& block);
+    ChainHooks hooks();
     std::unordered_map<const uint8_t*, ChainSiteInfo> chain_sites_;
     std::unordered_map<const DecodedBlock*, std::vector<const uint8_t*>> block_sites_;
     Translator translator_;

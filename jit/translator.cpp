@@ -299,9 +299,9 @@ struct ExitTargets {
 class BlockEmitter {
 public:
     BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores,
-                 const uint8_t** last_exit)
+                 const ChainHooks& hooks)
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
-          last_exit_(last_exit), ram_(cpu.memory().fast_path_view()) {}
+          last_exit_(hooks.last_exit), hooks_(hooks), ram_(cpu.memory().fast_path_view()) {}
 
     // Chained exits emitted so far: (label at the jmp, target phys).
     const std::vector<std::pair<Label, uint64_t>>& chain_sites() const { return chain_sites_; }
@@ -830,7 +830,45 @@ private:
         a_.ja(slow);
         adjust_esp(int32_t(4 + release));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
-        leave_to(retired, std::nullopt);
+        retire(retired);
+        jump_through_cache();
+    }
+
+    // EIP (in eax and stored) known only now: the jump cache's entry for
+    // CS.base + EIP, if it is for this TLB generation and CPL (paging on),
+    // else the dispatcher, which fills the entry.
+    void jump_through_cache() {
+        if (!hooks_.jump_cache) {
+            a_.jmp(done_);
+            return;
+        }
+        Label miss = a_.newLabel();
+        a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+        a_.jz(miss);
+        a_.mov(x86::ecx, x86::eax);
+        a_.add(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegBase));
+        a_.mov(x86::edx, x86::ecx);  // jump_cache_index(), times the entry size
+        a_.shr(x86::edx, Imm(12));
+        a_.xor_(x86::edx, x86::ecx);
+        a_.and_(x86::edx, Imm(kJumpCacheEntries - 1));
+        a_.shl(x86::edx, Imm(5));
+        a_.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache)));
+        a_.add(x86::r8, x86::rdx);
+        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, linear))), x86::ecx);
+        a_.jne(miss);
+        a_.mov(x86::eax, in_cpu(cpu_.tlb().generation_counter(), 4));
+        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, tlb_generation))), x86::eax);
+        a_.jne(miss);
+        a_.movzx(x86::eax, x86::byte_ptr(kState, kCplOffset));
+        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::eax);
+        a_.jne(miss);
+        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_hits)));
+        a_.add(x86::qword_ptr(x86::rax), Imm(1));
+        a_.jmp(x86::qword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, code))));
+        a_.bind(miss);
+        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_missed)));
+        a_.mov(x86::byte_ptr(x86::rax), Imm(1));
+        a_.jmp(done_);
     }
 
     // Ends the block with EIP already stored: retires the block's inline
@@ -882,6 +920,7 @@ private:
     uint64_t ip_mask_;
     bool journal_stores_;
     const uint8_t** last_exit_;
+    ChainHooks hooks_;
     PhysicalMemory::FastPathView ram_;
     Label epilogue_, done_, bail_, chain_entry_;
     std::vector<std::pair<Label, uint64_t>> chain_sites_;
@@ -927,12 +966,12 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, last_exit_);
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_);
     uint32_t block_bytes = 0;
     for (const DecodedInsn& insn : block.insns) block_bytes += insn.length;
     e.prologue(unsigned(n), block_bytes);
     // Chaining: 32-bit code, the block on one page, targets on that page.
-    const bool may_chain = last_exit_ && ip_mask == 0xffffffffull && block.first_page == block.last_page;
+    const bool may_chain = hooks_.last_exit && ip_mask == 0xffffffffull && block.first_page == block.last_page;
     auto same_page = [&](int64_t delta) -> std::optional<uint64_t> {
         const int64_t in_page = int64_t(block.key.phys & (kPageSize - 1)) + delta;
         if (!may_chain || in_page < 0 || in_page >= int64_t(kPageSize)) return std::nullopt;

@@ -28,7 +28,8 @@
 // target block's chain entry. Blocks of a page are retired together (a
 // write to the page, a flush), so a chain never outlives its target. Every
 // entry checks the events flag, the run's step budget and the CS limit, so
-// a chained loop still stops for interrupts and timers.
+// a chained loop still stops for interrupts and timers. A return looks its
+// target up in the jump cache (jit/jump_cache.h) and jumps there directly.
 //
 // Guest flags live in CpuState::rflags. An inline instruction that writes
 // flags stores them (from the host's own EFLAGS) only when a later reader
@@ -47,6 +48,7 @@
 #include <asmjit/x86.h>
 
 #include "cpu/decoded_block.h"
+#include "jit/jump_cache.h"
 
 namespace nomad86 {
 class Cpu;
@@ -90,11 +92,11 @@ bool translates_inline(const DecodedInsn& insn);
 class Translator {
 public:
     // `journal_stores`: inline stores also go into the memory's write
-    // journal (the lockstep verifier needs every store). `last_exit`: where
-    // an unchained exit leaves the address of its jump (nullptr: no chaining).
+    // journal (the lockstep verifier needs every store). `hooks`: chaining
+    // and the jump cache (all null: neither).
     Translator(Cpu& cpu, asmjit::JitRuntime& runtime, RuntimeCounters& counters, bool journal_stores,
-               const uint8_t** last_exit)
-        : cpu_(cpu), runtime_(runtime), counters_(counters), journal_stores_(journal_stores), last_exit_(last_exit) {}
+               ChainHooks hooks)
+        : cpu_(cpu), runtime_(runtime), counters_(counters), journal_stores_(journal_stores), hooks_(hooks) {}
 
     // `entry_rip` and `entry_linear` are where the block is entered now
     // (only for the listing); `bytes` are the block's guest bytes, in order.
@@ -106,7 +108,7 @@ private:
     asmjit::JitRuntime& runtime_;
     RuntimeCounters& counters_;
     bool journal_stores_;
-    const uint8_t** last_exit_;
+    ChainHooks hooks_;
 };
 
 }  // namespace nomad86::jit

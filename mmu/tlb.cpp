@@ -24,16 +24,19 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp) {
 }
 
 void Tlb::flush_all() {
+    generation_++;
     for (Entry& e : entries_) clear(e);
     large_entries_ = 0;
 }
 
 void Tlb::flush_non_global() {
+    generation_++;
     for (Entry& e : entries_)
         if (!e.global) clear(e);
 }
 
 void Tlb::flush_page(uint64_t linear) {
+    generation_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
     if (e.vpn == vpn) clear(e);

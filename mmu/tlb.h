@@ -39,6 +39,9 @@ public:
     void fill(uint64_t linear, const WalkResult& w, bool cr0_wp);
     // Fills so far (the JIT's verifier: did a run walk the page tables?).
     uint64_t fills() const { return fills_; }
+    // Bumped by every flush: anything cached by linear address beside the
+    // TLB (the JIT's jump cache) is valid only while it is unchanged.
+    const uint32_t* generation_counter() const { return &generation_; }
 
     void flush_all();
     // CR3 load: drops everything but global pages.
@@ -78,6 +81,7 @@ private:
     std::array<Entry, kEntries> entries_;
     unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
     uint64_t fills_ = 0;
+    uint32_t generation_ = 0;
 };
 
 }  // namespace nomad86

@@ -1,0 +1,39 @@
+// The JIT's jump cache (QEMU's tb_jmp_cache): a return, whose target is
+// known only at run time, looks the translated block up here by linear
+// address, in generated code, and jumps straight into it instead of going
+// back to the dispatcher. An entry holds while the TLB generation (bumped by
+// every TLB flush: CR3 loads, INVLPG, paging mode changes) is the one it was
+// made under, and only for the privilege level it was made at (page
+// permissions differ); a freed block takes its entry with it. Entries are
+// made by the engine when a lookup missed and the dispatcher found the block.
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace nomad86::jit {
+
+struct JumpCacheEntry {
+    uint32_t linear = 0;
+    uint32_t tlb_generation = 0;
+    uint32_t cpl = kNoCpl;  // kNoCpl: empty
+    uint32_t unused = 0;
+    const void* code = nullptr;   // the block's chain entry
+    const void* block = nullptr;  // the DecodedBlock, to clear its slot
+    static constexpr uint32_t kNoCpl = 0xff;
+};
+static_assert(sizeof(JumpCacheEntry) == 32, "generated code indexes entries by shifting by 5");
+
+constexpr unsigned kJumpCacheEntries = 4096;
+
+inline unsigned jump_cache_index(uint32_t linear) { return (linear ^ (linear >> 12)) & (kJumpCacheEntries - 1); }
+
+// What generated code needs for chaining and the jump cache (null pointers:
+// both off).
+struct ChainHooks {
+    const uint8_t** last_exit = nullptr;        // an unlinked chain exit's jmp
+    JumpCacheEntry* jump_cache = nullptr;       // kJumpCacheEntries of them
+    bool* jump_cache_missed = nullptr;          // set by a missed lookup
+    uint64_t* jump_cache_hits = nullptr;
+};
+
+}  // namespace nomad86::jit
