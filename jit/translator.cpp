@@ -249,6 +249,15 @@ uint32_t flags_read(const DecodedInsn& insn, Form form) {
     return 0;
 }
 
+// The flags condition code `cc` (as in Jcc's low nibble) tests.
+uint32_t flags_tested(unsigned cc) {
+    static constexpr uint32_t kTested[8] = {
+        flags::OF, flags::CF, flags::ZF, flags::CF | flags::ZF,
+        flags::SF, flags::PF, flags::SF | flags::OF, flags::ZF | flags::SF | flags::OF,
+    };
+    return kTested[(cc >> 1) & 7];
+}
+
 x86::Gp sized(const x86::Gp& r, unsigned size) {
     switch (size) {
     case 1: return r.r8();
@@ -302,6 +311,11 @@ public:
                  const ChainHooks& hooks)
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
           last_exit_(hooks.last_exit), hooks_(hooks), ram_(cpu.memory().fast_path_view()) {}
+
+    // CMP+Jcc fusion: the next inline flag writer also sets r9b to
+    // condition `cc` from the host's flags, and the branch after it tests
+    // r9b instead of reloading the guest's flags.
+    void fuse_next(unsigned cc) { fuse_cc_ = cc; }
 
     // Chained exits emitted so far: (label at the jmp, target phys).
     const std::vector<std::pair<Label, uint64_t>>& chain_sites() const { return chain_sites_; }
@@ -670,12 +684,20 @@ private:
         case ZYDIS_MNEMONIC_CMP: a_.cmp(d, s); break;
         default: a_.test(d, s); break;  // TEST
         }
+        fused_setcc();
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
         if (!read_only) {
             if (dst_mem) a_.mov(x86::ptr(x86::r13, 0, size), d);
             else store_reg(dst, x86::rax);
         }
         if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    void fused_setcc() {
+        if (!fuse_cc_) return;
+        a_.set(x86::CondCode(*fuse_cc_), x86::r9b);
+        fuse_cc_.reset();
+        branch_fused_ = true;
     }
 
     // The guest's arithmetic flags into the host's EFLAGS without POPF
@@ -746,7 +768,10 @@ private:
             return;
         }
         Label not_taken = a_.newLabel();
-        if (conditional) {
+        if (conditional && branch_fused_) {
+            a_.test(x86::r9b, x86::r9b);
+            a_.jz(not_taken);
+        } else if (conditional) {
             load_guest_flags();
             a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
         }
@@ -897,6 +922,7 @@ private:
         case ZYDIS_MNEMONIC_NEG: a_.neg(d); break;
         default: a_.not_(d); break;
         }
+        fused_setcc();
         store_reg(dst, x86::rax);
         const uint32_t w = flags_written(insn, Form::kUnary);
         if (store_flags && w) capture_flags(w);
@@ -921,6 +947,8 @@ private:
     bool journal_stores_;
     const uint8_t** last_exit_;
     ChainHooks hooks_;
+    std::optional<unsigned> fuse_cc_;
+    bool branch_fused_ = false;
     PhysicalMemory::FastPathView ram_;
     Label epilogue_, done_, bail_, chain_entry_;
     std::vector<std::pair<Label, uint64_t>> chain_sites_;
@@ -982,6 +1010,13 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     bool rip_current = true;  // s.rip holds this instruction's EIP
     for (size_t i = 0; i < n; i++) {
         const DecodedInsn& insn = block.insns[i];
+        // A register-only flag writer right before a Jcc that tests only
+        // flags it writes: the branch decides on the host's flags.
+        if (i + 1 < n && (forms[i] == Form::kAlu || forms[i] == Form::kUnary) && forms[i + 1] == Form::kBranch &&
+            block.insns[i + 1].mnemonic != ZYDIS_MNEMONIC_JMP) {
+            const unsigned cc = block.insns[i + 1].opcode & 0xf;
+            if ((flags_tested(cc) & ~flags_written(insn, forms[i])) == 0) e.fuse_next(cc);
+        }
         if (want_listing) {
             char hex[48] = {0};
             for (unsigned k = 0; k < insn.length && k < 15 && offset + k < nbytes; k++)
