@@ -66,7 +66,7 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
 // stack and code only; anything else is the helper's).
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
-    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad
+    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem
 };
 
 bool touches_memory(Form f) {
@@ -80,7 +80,8 @@ bool touches_memory(Form f) {
     case Form::kCall:
     case Form::kRet:
     case Form::kCmovLoad:
-    case Form::kExtendLoad: return true;
+    case Form::kExtendLoad:
+    case Form::kUnaryMem: return true;
     default: return false;
     }
 }
@@ -120,6 +121,7 @@ Form form_of(const DecodedInsn& insn) {
     }
     switch (insn.mnemonic) {
     case ZYDIS_MNEMONIC_NOP:
+    case ZYDIS_MNEMONIC_PAUSE:  // a spin-wait hint: the interpreter's NOP
         return insn.num_ops == 0 ? Form::kNop : Form::kHelper;
     case ZYDIS_MNEMONIC_MOV:
         if (insn.num_ops != 2) return Form::kHelper;
@@ -145,7 +147,9 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_DEC:
     case ZYDIS_MNEMONIC_NEG:
     case ZYDIS_MNEMONIC_NOT:
-        return insn.num_ops == 1 && is_plain_reg(op[0]) ? Form::kUnary : Form::kHelper;
+        if (insn.num_ops == 1 && is_plain_reg(op[0])) return Form::kUnary;
+        if (insn.num_ops == 1 && is_plain_mem(insn, op[0])) return Form::kUnaryMem;
+        return Form::kHelper;
     case ZYDIS_MNEMONIC_SHL:
     case ZYDIS_MNEMONIC_SHR:
     case ZYDIS_MNEMONIC_SAR:
@@ -219,6 +223,7 @@ Form form_of(const DecodedInsn& insn) {
 // instruction computes them; undefined ones come out as the host makes
 // them, exactly as in the interpreter, which runs the same instruction).
 uint32_t flags_written(const DecodedInsn& insn, Form form) {
+    if (form == Form::kUnaryMem) return flags_written(insn, Form::kUnary);
     if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem) return flags::ARITH;
     if (form == Form::kImul) return flags::CF | flags::OF;
     if (form == Form::kShift) {
@@ -383,6 +388,7 @@ public:
         case Form::kMov: emit_mov(op[0], op[1]); break;
         case Form::kAlu: emit_alu(insn, store_flags); break;
         case Form::kUnary: emit_unary(insn, store_flags); break;
+        case Form::kUnaryMem: emit_unary(insn, store_flags, slow); break;
         case Form::kLea: emit_lea(insn); break;
         case Form::kMovExtend: emit_move_extend(insn); break;
         case Form::kLoad:
@@ -912,10 +918,18 @@ private:
         chain_stubs_.emplace_back(site, stub);
     }
 
-    void emit_unary(const DecodedInsn& insn, bool store_flags) {
+    // INC/DEC/NEG/NOT of a register, or (with `slow`) of memory through the
+    // fast path.
+    void emit_unary(const DecodedInsn& insn, bool store_flags, const Label& slow = Label()) {
         const Operand& dst = insn.ops[0];
+        const bool mem = dst.kind == OpKind::kMem;
         const x86::Gp d = sized(x86::rax, dst.size);
-        a_.mov(d, reg_slot(dst));
+        if (mem) {
+            mem_address(insn, dst, true, slow);
+            a_.mov(d, x86::ptr(x86::r13, 0, dst.size));
+        } else {
+            a_.mov(d, reg_slot(dst));
+        }
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_INC: a_.inc(d); break;
         case ZYDIS_MNEMONIC_DEC: a_.dec(d); break;
@@ -923,7 +937,8 @@ private:
         default: a_.not_(d); break;
         }
         fused_setcc();
-        store_reg(dst, x86::rax);
+        if (mem) a_.mov(x86::ptr(x86::r13, 0, dst.size), d);
+        else store_reg(dst, x86::rax);
         const uint32_t w = flags_written(insn, Form::kUnary);
         if (store_flags && w) capture_flags(w);
     }
