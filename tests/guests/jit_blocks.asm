@@ -18,7 +18,6 @@ SCRATCH equ 0x11000                     ; a RAM dword
 PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
-CR0_PG  equ 0x80000000
 
 CODE16
 start:
@@ -61,13 +60,7 @@ pm_main:
   mov dword [PT1], 0x300003             ; 0x400000 -> 0x300000
   mov dword [PT1 + 4], 0x300003         ; 0x401000 -> 0x300000
   mov dword [PT1 + 8], 0                ; 0x402000 absent
-  mov eax, PD
-  mov cr3, eax
-  mov eax, cr0
-  or eax, CR0_PG
-  mov cr0, eax
-  jmp short .paged
-.paged:
+  ENABLE_PAGING PD
   ; Copied in through the second alias, which leaves a TLB entry that
   ; allows writes there: the later patch takes the fast path.
   mov esi, alias_code

@@ -31,13 +31,7 @@ pm_main:
   mov dword [PT1], 0x300003             ; 0x400000 -> 0x300000, writable
   mov dword [PT1 + 4], 0x300001         ; 0x401000 -> 0x300000, read-only
   mov dword [PT1 + 8], 0                ; 0x402000 absent
-  mov eax, PD
-  mov cr3, eax
-  mov eax, cr0
-  or eax, CR0_PG
-  mov cr0, eax
-  jmp short .paged
-.paged:
+  ENABLE_PAGING PD
   mov dword [0x400010], 0x12345678
   ASSERT32 dword [0x300010], 0x12345678
   ASSERT32 dword [0x401010], 0x12345678
