@@ -2,10 +2,11 @@
 i386 kernel and a busybox initramfs) through the real binary:
 
   - the self-check boot: passes only on "nomad86 selftest: PASS", and the
-    guest's power-off must end nomad86 with status 0; it runs three times,
-    under the JIT (the default), the interpreter (-accel interp) and both in
+    guest's power-off must end nomad86 with status 0; it runs four times,
+    under the JIT (the default), the interpreter (-accel interp), both in
     lockstep (-accel jit,verify=on, which stops at the first block where
-    the two disagree);
+    the two disagree), and the JIT with a 1 MiB code cache that is flushed
+    whole thousands of times (-accel jit,tb-size=1);
   - an interactive shell driven through tmux: wait for the prompt, type a
     command, read its output on the screen, then `poweroff` (status 0);
   - a kernel panic (rdinit pointing nowhere, panic=-1, -no-reboot): the panic
@@ -146,7 +147,8 @@ def run(build_dir, record):
         record("linux: guest image", False, problem)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        accels = ["jit", "interp", "jit,verify=on"]
+        # jit,tb-size=1: a 1 MiB code cache, flushed whole thousands of times.
+        accels = ["jit", "interp", "jit,verify=on", "jit,tb-size=1"]
         selftests = [Boot(exe, ["-accel", a] + linux_args(kernel, initrd, "console=ttyS0 nomad86.selftest=1"), tmp,
                           "selftest-" + a.replace(",", "-").replace("=", "-")) for a in accels]
         panic = Boot(exe, linux_args(kernel, initrd, "console=ttyS0 rdinit=/nonexistent panic=-1"), tmp, "panic")
