@@ -33,7 +33,10 @@ ChainHooks JitEngine::hooks() {
 }
 
 void JitEngine::fill_jump_cache(const DecodedBlock& block) {
-    if (!block.host_code || !(cpu_.s.cr0 & cr0::PG)) return;
+    // Only 32-bit code's returns look entries up (and stay in their CS), so
+    // only its blocks go in: a block of another mode at the same linear
+    // address (reached after an interrupt) must not be found there.
+    if (!block.host_code || !(cpu_.s.cr0 & cr0::PG) || block.key.mode != DecodeMode::kProt32) return;
     const uint32_t linear = uint32_t(cpu_.linear_pc());
     const int32_t slot = int32_t(jump_cache_index(linear));
     JumpCacheEntry& e = jump_cache_[size_t(slot)];
@@ -75,6 +78,7 @@ bool JitEngine::translate(const DecodedBlock& block) {
     Translation t = translator_.translate(block, bytes.data(), bytes.size(), cpu_.linear_pc(), listing);
     if (!t.fn) {
         stats_.translation_failures++;
+        block.untranslatable = true;  // the interpreter runs it from now on
         log_.log(kLogUnimp, "jit: block at phys %08" PRIx64 " not translated (%s); the interpreter runs it\n",
                  block.key.phys, t.error.c_str());
         return false;
@@ -135,10 +139,7 @@ bool JitEngine::execute(const DecodedBlock& block) {
             block.runs++;
             return false;
         }
-        if (!translate(block)) {
-            block.untranslatable = stats_.host_code_bytes < options_.cache_bytes;
-            return false;
-        }
+        if (!translate(block)) return false;
     }
     if (last_exit_) link_last_exit(block);
     if (jump_cache_missed_) {
