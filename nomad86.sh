@@ -5,7 +5,7 @@
 #   ./nomad86.sh demo [OPTIONS...]  build, boot nomad86's own demo firmware instead
 #   ./nomad86.sh test               install what is missing, build, make the guest image,
 #                                   run the whole test suite
-#   ./nomad86.sh bench [--boot|--jit]  build, then time the benchmark workloads
+#   ./nomad86.sh bench [--boot|--jit|--migration]  build, then time the benchmark workloads
 #                                   (--boot: Linux boot time; --jit: CPU-bound
 #                                   jobs in Linux, interp/jit/QEMU/native)
 #                                   (--boot: Linux boot time vs QEMU, memory, MIPS)
@@ -68,6 +68,9 @@ case "$cmd" in
         fi
         if [ "${1:-}" = "--jit" ]; then
             exec python3 bench/jit_bench.py build
+        fi
+        if [ "${1:-}" = "--migration" ]; then
+            exec python3 bench/migration_bench.py build
         fi
         exec python3 bench/run_bench.py build "$@"
         ;;

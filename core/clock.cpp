@@ -4,11 +4,13 @@
 
 namespace nomad86 {
 
-int64_t VirtualClock::host_ns() {
+int64_t host_monotonic_ns() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
+
+int64_t VirtualClock::host_ns() { return host_monotonic_ns(); }
 
 VirtualClock::VirtualClock(Mode mode) : mode_(mode) { offset_ns_ = host_ns(); }
 
@@ -32,6 +34,22 @@ void VirtualClock::resume() {
     if (!paused_) return;
     paused_ = false;
     offset_ns_ = host_ns() - paused_at_;
+}
+
+void VirtualClock::describe(StateVisitor& v) {
+    v.begin_section("clock", 1);
+    int64_t now = now_ns();
+    v.field("guest_ns", now);
+    v.end_section();
+    if (!v.loading()) return;
+    if (now < 0) throw StateError("clock: negative guest time");
+    if (mode_ == Mode::kManual) {
+        manual_ns_ = now;
+    } else if (paused_) {
+        paused_at_ = now;
+    } else {
+        offset_ns_ = host_ns() - now;
+    }
 }
 
 void VirtualClock::advance_to(int64_t ns) {

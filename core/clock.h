@@ -8,9 +8,14 @@
 #include <string>
 #include <deque>
 
+#include "core/state.h"
+
 namespace nomad86 {
 
 using TimerId = uint32_t;
+
+// The host's monotonic clock in nanoseconds (migration timing, throttling).
+int64_t host_monotonic_ns();
 constexpr int64_t kNoDeadline = INT64_MAX;
 
 class VirtualClock {
@@ -33,6 +38,11 @@ public:
     // code that must not assume time stands still while it runs).
     void set_manual_read_step(int64_t ns) { manual_read_step_ns_ = ns; }
     Mode mode() const { return mode_; }
+    // Guest time is state: a restored or migrated machine goes on from the
+    // instant it was saved (devices re-arm their timers in post_load, after
+    // this section is loaded). Paused or not is not state: that is the
+    // loader's business.
+    void describe(StateVisitor& v);
 
     // Timers. A device creates its timers once and arms them as needed; the
     // callback runs from the machine loop (never from inside an instruction).

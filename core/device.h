@@ -28,6 +28,9 @@ public:
     // After describe() loaded a state: validate it (throw StateError on
     // nonsense) and rebuild what is derived from it (armed timers, IRQ levels).
     virtual void post_load() {}
+    // On the destination of a migration, when the machine is activated
+    // (network cards will announce themselves on the LAN here).
+    virtual void after_migration() {}
 };
 
 }  // namespace nomad86

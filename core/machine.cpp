@@ -61,6 +61,7 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
     std::string problem = check_firmware_size(firmware.size());
     if (!problem.empty()) throw MachineError("firmware image " + problem);
     map_firmware(firmware);
+    firmware_crc_ = migration::crc32(firmware.data(), firmware.size());
 
     cpu_ = std::make_unique<Cpu>(CpuBus{memory_, io_, clock_, log_, *this});
     if (config.one_insn_per_block) cpu_->set_one_insn_per_block(true);
@@ -163,8 +164,75 @@ void Machine::describe(StateVisitor& v) {
     v.field("a20", a20_enabled);
     if (v.loading()) memory_.set_a20(a20_enabled);
     v.end_section();
+    clock_.describe(v);  // before the devices: their post_load arms timers in guest time
     cpu_->describe(v);
     for (Device* d : devices_) d->describe(v);
+}
+
+namespace {
+// Hashes the shape of a state description (sections, versions, field
+// names and sizes), not its values: two machines with equal hashes can
+// take each other's state.
+class SchemaHasher final : public StateVisitor {
+public:
+    void begin_section(const char* name, uint32_t version) override {
+        mix("S");
+        mix(name);
+        mix(std::to_string(version));
+        sections++;
+    }
+    void end_section() override { mix("E"); }
+    void integer(const char* name, void*, size_t size) override {
+        mix(name);
+        mix(std::to_string(size));
+    }
+    void bytes(const char* name, void*, size_t size) override {
+        mix("B");
+        integer(name, nullptr, size);
+    }
+    bool loading() const override { return false; }
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    unsigned sections = 0;
+
+private:
+    void mix(const std::string& s) {
+        for (unsigned char c : s) hash = (hash ^ c) * 1099511628211ull;
+        hash = (hash ^ 0xff) * 1099511628211ull;
+    }
+};
+}  // namespace
+
+migration::MachineIdentity Machine::identity() {
+    SchemaHasher h;
+    describe(h);
+    migration::MachineIdentity id;
+    id.ram_size = memory_.ram_size();
+    id.schema_hash = h.hash;
+    id.firmware_crc = firmware_crc_;
+    id.summary = std::to_string(memory_.ram_size() / MiB) + " MiB RAM, " + std::to_string(h.sections) +
+                 " state sections, devices";
+    for (Device* d : devices_) id.summary += std::string(" ") + d->name();
+    return id;
+}
+
+void Machine::after_migration() {
+    for (Device* d : devices_) d->after_migration();
+}
+
+void Machine::throttle_after(int64_t ran_ns) {
+    if (throttle_percent_ == 0 || ran_ns <= 0) return;
+    // Run p% idle: sleep ran * p / (100 - p), serving the front end meanwhile.
+    const int64_t idle = ran_ns * throttle_percent_ / (100 - throttle_percent_);
+    const int64_t until = clock_.now_ns() + idle;
+    for (int64_t left = idle; left > 0; left = until - clock_.now_ns()) {
+        if (input_poller_) {
+            input_poller_(left);
+        } else {
+            timespec ts{0, long(left)};
+            nanosleep(&ts, nullptr);
+        }
+        if (paused_ || exit_requested_) return;
+    }
 }
 
 std::vector<uint8_t> Machine::save_device_state() {
@@ -233,7 +301,9 @@ bool Machine::run_for(uint64_t max_insns) {
         const uint64_t done = cpu_->instructions_retired() - start;
         if (done >= max_insns) return true;
         const uint64_t slice = std::min<uint64_t>(kSliceInsns, max_insns - done);
+        const int64_t slice_start = throttle_percent_ ? clock_.now_ns() : 0;
         const Cpu::StopReason why = cpu_->run(slice);
+        if (throttle_percent_) throttle_after(clock_.now_ns() - slice_start);
         if (why == Cpu::StopReason::kShutdown) {
             cpu_shutdown();
             continue;

@@ -14,6 +14,7 @@
 #include "core/device.h"
 #include "core/kernel_image.h"
 #include "core/log.h"
+#include "core/migration_stream.h"
 #include "core/machine_config.h"
 #include "core/machine_control.h"
 #include "cpu/cpu.h"
@@ -117,11 +118,20 @@ public:
     // device re-derives its timers and IRQ levels (post_load).
     std::vector<uint8_t> save_device_state();
     void load_device_state(const std::vector<uint8_t>& data);
+    // What a migration destination checks before it accepts this machine.
+    migration::MachineIdentity identity();
+    // Activation on a migration destination: every device's hook.
+    void after_migration();
+    // Auto-converge: the CPU runs only (100 - percent)% of the wall time.
+    void set_cpu_throttle(int percent) { throttle_percent_ = percent < 0 ? 0 : percent > 99 ? 99 : percent; }
+    int cpu_throttle() const { return throttle_percent_; }
 
 private:
     static std::unique_ptr<CharBackend> make_backend(const CharDevSpec& spec, const char* what);
     void map_firmware(const std::vector<uint8_t>& image);
     void wait_idle();
+    // Auto-converge: after a slice that ran `ran_ns`, idle for the throttle's share.
+    void throttle_after(int64_t ran_ns);
     // A reset the guest caused (triple fault, reset request): resets, or
     // with -no-reboot ends the run (see the definition for the status).
     void guest_reset();
@@ -153,6 +163,8 @@ private:
     std::unique_ptr<KernelBoot> kernel_boot_;  // -kernel: re-entered on reset
     std::function<void(int64_t)> input_poller_;
     std::function<void()> debug_stop_handler_;
+    uint32_t firmware_crc_ = 0;
+    int throttle_percent_ = 0;
     bool paused_ = false;
     bool reset_requested_ = false;
     bool exit_requested_ = false;

@@ -1,5 +1,7 @@
 #include "core/state.h"
 
+#include <cstdio>
+
 namespace nomad86 {
 
 void StateWriter::put_u32(uint32_t v) {
@@ -87,5 +89,31 @@ void StateReader::integer(const char* name, void* data, size_t size) {
 }
 
 void StateReader::bytes(const char* name, void* data, size_t size) { integer(name, data, size); }
+
+void StatePrinter::begin_section(const char* name, uint32_t version) {
+    sections_.push_back(name);
+    if (shown()) out_ += "[" + std::string(name) + "] version " + std::to_string(version) + "\n";
+}
+
+void StatePrinter::integer(const char* name, void* data, size_t size) {
+    if (!shown()) return;
+    uint64_t v = 0;
+    memcpy(&v, data, size < 8 ? size : 8);
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%#llx", static_cast<unsigned long long>(v));
+    out_ += sections_.back() + "." + name + " = " + buf + "\n";
+}
+
+void StatePrinter::bytes(const char* name, void* data, size_t size) {
+    if (!shown()) return;
+    static const char kHex[] = "0123456789abcdef";
+    const uint8_t* p = static_cast<const uint8_t*>(data);
+    std::string hex;
+    for (size_t i = 0; i < size; i++) {
+        hex += kHex[p[i] >> 4];
+        hex += kHex[p[i] & 15];
+    }
+    out_ += sections_.back() + "." + name + " = [" + hex + "]\n";
+}
 
 }  // namespace nomad86

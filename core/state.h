@@ -104,6 +104,26 @@ private:
     std::vector<size_t> section_ends_;
 };
 
+// Prints a described state as text, one "section.field = value" line per
+// field (the monitor's `info state`, the debugger's view of devices).
+// `only` limits it to one section ("" for all).
+class StatePrinter final : public StateVisitor {
+public:
+    explicit StatePrinter(std::string only = "") : only_(std::move(only)) {}
+    void begin_section(const char* name, uint32_t version) override;
+    void end_section() override { sections_.pop_back(); }
+    void integer(const char* name, void* data, size_t size) override;
+    void bytes(const char* name, void* data, size_t size) override;
+    bool loading() const override { return false; }
+    const std::string& text() const { return out_; }
+
+private:
+    bool shown() const { return !sections_.empty() && (only_.empty() || sections_.back() == only_); }
+    std::string only_;
+    std::vector<std::string> sections_;
+    std::string out_;
+};
+
 // Anything with a state description.
 class Stateful {
 public:

@@ -145,7 +145,11 @@ public:
     // The TLB is a cache, not state: flushed after a load.
     void describe(StateVisitor& v) {
         s.describe(v);
-        tlb_.flush_all();
+        // The TSC counts guest nanoseconds from the last reset (read_tsc).
+        v.begin_section("cpu-timebase", 1);
+        v.field("tsc_origin_ns", tsc_origin_ns_);
+        v.end_section();
+        if (v.loading()) tlb_.flush_all();
     }
     Logger& log() { return bus_.log; }
     // -one-insn-per-tb: every decoded block holds one instruction, so the

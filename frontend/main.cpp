@@ -11,11 +11,15 @@
 
 #include "core/machine.h"
 #include "core/multiboot.h"
+#include "core/snapshot_file.h"
 #include "frontend/firmware.h"
+#include "frontend/migration_commands.h"
 #include "frontend/monitor.h"
 #include "frontend/options.h"
 #include "frontend/terminal.h"
 #include "net/gdb_server.h"
+#include "net/migration_destination.h"
+#include "net/migration_source.h"
 
 using namespace nomad86;
 
@@ -105,6 +109,20 @@ int main(int argc, char** argv) {
         }
     }
 
+    MigrationUri incoming;
+    const bool incoming_deferred = cmd.incoming == "defer";
+    if (!cmd.incoming.empty() && !incoming_deferred) {
+        if (!parse_migration_uri(cmd.incoming, &incoming, &error)) return fail("-incoming: " + error);
+        if (incoming.kind == MigrationUri::Kind::kFile) {
+            try {
+                load_snapshot_file(*machine, incoming.path);
+            } catch (const migration::MigrationError& e) {
+                return fail(std::string("-incoming: ") + e.what());
+            }
+            machine->after_migration();
+        }
+    }
+
     // One thread: the machine loop runs guest code in slices and, between
     // them or while the guest is halted or paused, serves the terminal and
     // every socket (GDB stub, monitor) through one io_context.
@@ -141,6 +159,19 @@ int main(int argc, char** argv) {
     }
     if (cmd.start_paused) machine->pause();
 
+    // Migration: this machine can be a source (monitor `migrate`) and, with
+    // -incoming tcp:, waits paused to be the destination of one.
+    MigrationSource migration_source(io, *machine);
+    std::unique_ptr<MigrationDestination> migration_destination;
+    if (incoming_deferred || (!cmd.incoming.empty() && incoming.kind == MigrationUri::Kind::kTcp)) {
+        machine->pause();
+        migration_destination = std::make_unique<MigrationDestination>(io, *machine);
+        migration_destination->set_autostart(!cmd.start_paused);
+        const std::string problem = incoming_deferred ? "" : migration_destination->listen(incoming);
+        if (!problem.empty()) return fail("-incoming: " + problem);
+    }
+    add_migration_commands(monitor, *machine, migration_source, migration_destination.get());
+
     // The terminal carries the serial console (-serial stdio, the default
     // with -nographic) and/or the monitor (-monitor stdio, and the default
     // monitor with -nographic); with both, Ctrl-A c switches, as QEMU's mux.
@@ -154,7 +185,11 @@ int main(int argc, char** argv) {
         terminal.start();
     }
     machine->set_input_poller([&](int64_t timeout_ns) {
-        const int64_t slice = timeout_ns < 5'000'000 ? timeout_ns : 5'000'000;
+        int64_t slice = timeout_ns < 5'000'000 ? timeout_ns : 5'000'000;
+        // A migration in progress gets up to 1 ms between guest slices (the
+        // loop polls every 2 ms while the guest computes), and the idle
+        // time when the guest waits.
+        if (migration_source.active()) slice -= migration_source.pump(slice > 0 ? slice : 1'000'000);
         if (slice <= 0) {
             io.poll();
         } else {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -543,6 +544,31 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
                  [&I](const std::string& args) { return I.memory_dump(false, args); }});
     add_command({"xp", "/fmt addr", "physical memory dump starting at 'addr'",
                  [&I](const std::string& args) { return I.memory_dump(true, args); }});
+    add_command({"pmemsave", "addr size file", "save to disk physical memory dump starting at 'addr' of size 'size'",
+                 [&m](const std::string& args) {
+                     std::istringstream in(args);
+                     std::string addr_text, size_text, path;
+                     if (!(in >> addr_text >> size_text >> path))
+                         throw MonitorError("pmemsave: usage: pmemsave addr size file");
+                     char* end = nullptr;
+                     const uint64_t addr = strtoull(addr_text.c_str(), &end, 0);
+                     if (*end) throw MonitorError("pmemsave: bad address '" + printable(addr_text) + "'");
+                     const uint64_t size = strtoull(size_text.c_str(), &end, 0);
+                     if (*end || size > 4 * GiB || addr + size < addr)
+                         throw MonitorError("pmemsave: bad size '" + printable(size_text) + "'");
+                     FILE* f = fopen(path.c_str(), "wb");
+                     if (!f) throw MonitorError("could not open '" + printable(path) + "'");
+                     std::vector<uint8_t> buf(64 * KiB);
+                     bool ok = true;
+                     for (uint64_t done = 0; done < size && ok; done += buf.size()) {
+                         const size_t n = size_t(std::min<uint64_t>(buf.size(), size - done));
+                         m.memory().read_bytes(GuestPhys(addr + done), buf.data(), n);
+                         ok = fwrite(buf.data(), 1, n, f) == n;
+                     }
+                     ok = fclose(f) == 0 && ok;
+                     if (!ok) throw MonitorError("pmemsave: write error on '" + printable(path) + "'");
+                     return std::string();
+                 }});
     add_command({"stop", "", "stop emulation", [&m, no_args](const std::string& args) {
                      no_args("stop", args);
                      m.pause();
@@ -631,6 +657,14 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
     add_info({"jit", "", "show the JIT's code cache and helper statistics", [&m](const std::string&) {
                   if (!m.jit()) return std::string("accel interp: the JIT is off\n");
                   return m.jit()->report();
+              }});
+    add_info({"state", "[section]",
+              "show the machine's state description (what snapshots and migration carry), one field a line",
+              [&m](const std::string& args) {
+                  StatePrinter p(trim(args));
+                  m.describe(p);
+                  if (p.text().empty()) throw MonitorError("info state: no section '" + printable(trim(args)) + "'");
+                  return p.text();
               }});
     add_info({"pic", "", "show PIC state", [&m](const std::string&) { return m.pic().describe_text(); }});
     add_info({"version", "", "show the version of nomad86", [](const std::string&) {

@@ -290,6 +290,13 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
             if (!value(&v) || !parse_gdb(v, &out->gdb, error)) return false;
         } else if (opt == "-S") {
             out->start_paused = true;
+        } else if (opt == "-incoming") {
+            if (!value(&v)) return false;
+            if (v.rfind("tcp:", 0) != 0 && v.rfind("file:", 0) != 0 && v != "defer") {
+                *error = "-incoming: unsupported URI '" + v + "' (use tcp:HOST:PORT, file:PATH or defer)";
+                return false;
+            }
+            out->incoming = v;
         } else if (opt == "-monitor") {
             if (!value(&v) || !parse_monitor(v, &out->monitor, error)) return false;
         } else {
@@ -339,6 +346,10 @@ std::string usage_text() {
            "  -s                  GDB stub on tcp::1234 (shorthand for -gdb tcp::1234)\n"
            "  -gdb tcp:[HOST]:PORT  GDB stub listening there\n"
            "  -S                  do not start the CPU until told (by gdb or the monitor)\n"
+           "  -incoming URI       resume a machine: tcp:[HOST]:PORT waits for a live migration (monitor\n"
+           "                      'migrate -d tcp:HOST:PORT' on the source), file:PATH loads a snapshot\n"
+           "                      ('migrate file:PATH'); defer waits for the monitor's 'migrate_incoming URI';\n"
+           "                      the other options must describe the same machine\n"
            "  -monitor DEV        HMP monitor: stdio, none, tcp:HOST:PORT,server,nowait,\n"
            "                      unix:PATH,server,nowait (with -nographic: Ctrl-A c on the terminal)\n"
            "  -D FILE             write the log to FILE instead of stderr\n"

@@ -29,6 +29,7 @@ struct CommandLine {
     GdbSpec gdb;
     MonitorSpec monitor;
     bool start_paused = false;  // -S
+    std::string incoming;       // -incoming tcp:HOST:PORT | file:PATH (checked by main)
     bool show_help = false;
     bool show_version = false;
     bool show_log_items = false;  // -d help

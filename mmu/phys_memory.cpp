@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 
@@ -55,7 +56,10 @@ const PhysicalMemory::Region* PhysicalMemory::find_region(uint64_t addr) const {
 }
 
 uint8_t PhysicalMemory::read_byte_slow(uint64_t addr) {
-    if (is_ram(GuestPhys(addr), 1)) return ram_[addr];
+    if (is_ram(GuestPhys(addr), 1)) {
+        if (absent_pages_) make_present(addr, 1);
+        return ram_[addr];
+    }
     const Region* r = find_region(addr);
     if (!r) return 0xff;
     if (r->mmio) {
@@ -67,6 +71,7 @@ uint8_t PhysicalMemory::read_byte_slow(uint64_t addr) {
 
 void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom) {
     if (is_ram(GuestPhys(addr), 1)) {
+        if (absent_pages_) make_present(addr, 1);
         if (journal_) journal_ram(addr, 1);
         note_ram_write(addr >> kPageShift);
         ram_[addr] = value;
@@ -106,6 +111,7 @@ void PhysicalMemory::write_slow(GuestPhys addr, unsigned size, uint64_t value) {
 void PhysicalMemory::read_bytes(GuestPhys addr, void* out, size_t len) {
     uint8_t* o = static_cast<uint8_t*>(out);
     if (is_ram(addr, len)) {
+        if (absent_pages_) make_present(addr.value, len);
         memcpy(o, ram_.get() + addr.value, len);
         return;
     }
@@ -133,8 +139,56 @@ bool PhysicalMemory::test_and_clear_dirty(uint64_t page) {
     return dirty;
 }
 
+uint64_t PhysicalMemory::count_dirty() const {
+    uint64_t n = 0;
+    for (uint8_t f : page_flags_) n += (f & kDirtyMigration) ? 1 : 0;
+    return n;
+}
+
+void PhysicalMemory::store_page(uint64_t page, const uint8_t* data) {
+    if (page >= page_flags_.size()) return;
+    uint8_t* p = ram_.get() + (page << kPageShift);
+    if (data) {
+        memcpy(p, data, kPageSize);
+    } else {
+        // Fresh RAM is the kernel's zero page: test before writing, so a
+        // restored 256 MiB guest that uses 40 MiB costs 40 MiB.
+        bool zero = true;
+        for (size_t i = 0; i < kPageSize && zero; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            zero = w == 0;
+        }
+        if (!zero) memset(p, 0, kPageSize);
+    }
+    uint8_t& f = page_flags_[page];
+    if (f & kAbsent) {
+        f &= uint8_t(~(kAbsent | kNotRam));
+        absent_pages_--;
+    }
+    if ((f & kCodePage) && code_listener_) code_listener_->code_page_written(page);
+}
+
+void PhysicalMemory::mark_absent(uint64_t page) {
+    if (!is_migratable_page(page) || (page_flags_[page] & kAbsent)) return;
+    page_flags_[page] |= kAbsent | kNotRam;
+    absent_pages_++;
+}
+
+void PhysicalMemory::make_present(uint64_t addr, uint64_t len) {
+    if (len == 0) return;
+    const uint64_t last = std::min<uint64_t>((addr + len - 1) >> kPageShift, page_flags_.size() - 1);
+    for (uint64_t page = addr >> kPageShift; page <= last; page++) {
+        if (!(page_flags_[page] & kAbsent)) continue;
+        if (absent_source_) absent_source_->fetch(page);
+        // Nobody to ask (or the machine is quitting): zeros, never stale bytes.
+        if (page_flags_[page] & kAbsent) store_page(page, nullptr);
+    }
+}
+
 void PhysicalMemory::set_all_dirty() {
-    for (auto& f : page_flags_) f |= kDirtyMigration;
+    for (auto& f : page_flags_)
+        if (!(f & kNotRam)) f |= kDirtyMigration;
 }
 
 void PhysicalMemory::clear_ram() {

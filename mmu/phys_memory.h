@@ -35,6 +35,16 @@ struct WriteJournal {
     uint64_t device_accesses = 0;
 };
 
+// Post-copy migration: a RAM page the machine does not hold yet. Any access
+// to it (CPU, decoder, DMA) stops there and asks the source for it; when
+// fetch() returns, the page has arrived (store_page) or the machine is
+// quitting, and the access goes on.
+class AbsentPageSource {
+public:
+    virtual ~AbsentPageSource() = default;
+    virtual void fetch(uint64_t page) = 0;
+};
+
 // Told when a store hits a page that holds decoded code.
 class CodeWriteListener {
 public:
@@ -51,7 +61,9 @@ public:
     // kNotRam marks the pages of the legacy hole (VGA window, ROMs): the
     // JIT's inline fast path takes only pages without it (and, for stores,
     // without kCodePage).
-    enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2, kNotRam = 4 };
+    // kAbsent (post-copy) pages carry kNotRam as well, so that the JIT's
+    // fast path leaves them to the slow path, which fetches them.
+    enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2, kNotRam = 4, kAbsent = 8 };
 
     explicit PhysicalMemory(uint64_t ram_size);
 
@@ -86,12 +98,17 @@ public:
 
     // Sized access with full dispatch. size is 1, 2, 4 or 8; little-endian.
     uint64_t read(GuestPhys addr, unsigned size) {
-        if (is_ram(addr, size)) [[likely]]
+        if (is_ram(addr, size)) [[likely]] {
+            if (absent_pages_) [[unlikely]]
+                make_present(addr.value, size);
             return load_le(ram_.get() + addr.value, size);
+        }
         return read_slow(addr, size);
     }
     void write(GuestPhys addr, unsigned size, uint64_t value) {
         if (is_ram(addr, size) && (addr.value & (kPageSize - 1)) + size <= kPageSize) [[likely]] {
+            if (absent_pages_) [[unlikely]]
+                make_present(addr.value, size);
             if (journal_) [[unlikely]]
                 journal_ram(addr.value, size);
             note_ram_write(addr.value >> kPageShift);
@@ -108,11 +125,28 @@ public:
     // Writes into ROM too: only for loading firmware at machine build time.
     void load_bytes(GuestPhys addr, const void* in, size_t len);
 
-    // Host pointer to [addr, addr+len) when it is all RAM, else nullptr.
-    // The caller must not use it for writes (they bypass code tracking).
-    const uint8_t* ram_ptr(GuestPhys addr, uint64_t len) const {
-        return is_ram(addr, len) ? ram_.get() + addr.value : nullptr;
+    // ---- migration ----
+    uint64_t ram_pages() const { return page_flags_.size(); }
+    // A page that migration carries: RAM, outside the legacy hole.
+    bool is_migratable_page(uint64_t page) const {
+        if (page >= page_flags_.size()) return false;
+        const uint8_t f = page_flags_[page];
+        return !(f & kNotRam) || (f & kAbsent);
     }
+    // The page's bytes as they are now (the sender reads them; an absent
+    // page is never sent).
+    const uint8_t* page_data(uint64_t page) const { return ram_.get() + (page << kPageShift); }
+    // Puts a received page in place (nullptr: a page of zeros) without
+    // marking it dirty; it is no longer absent, and decoded code from it
+    // is dropped.
+    void store_page(uint64_t page, const uint8_t* data);
+    // Post-copy: the page is to come from the source; accesses wait for it.
+    void mark_absent(uint64_t page);
+    bool is_absent(uint64_t page) const { return page < page_flags_.size() && (page_flags_[page] & kAbsent); }
+    uint64_t absent_pages() const { return absent_pages_; }
+    void set_absent_page_source(AbsentPageSource* source) { absent_source_ = source; }
+    // Pages dirty now (migration's remaining-data estimate).
+    uint64_t count_dirty() const;
 
     // Code tracking. A page marked as code reports the next write to it.
     void set_code_write_listener(CodeWriteListener* l) { code_listener_ = l; }
@@ -189,6 +223,8 @@ private:
     void journal_ram(uint64_t addr, unsigned size) {
         for (unsigned i = 0; i < size; i++) journal_->old_bytes.emplace_back(addr + i, ram_[addr + i]);
     }
+    // Fetches every absent page of [addr, addr+len) (post-copy).
+    void make_present(uint64_t addr, uint64_t len);
     const Region* find_region(uint64_t addr) const;
     uint8_t read_byte_slow(uint64_t addr);
     void write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom);
@@ -207,6 +243,8 @@ private:
     uint64_t a20_mask_ = ~uint64_t(0);
     CodeWriteListener* code_listener_ = nullptr;
     WriteJournal* journal_ = nullptr;
+    uint64_t absent_pages_ = 0;
+    AbsentPageSource* absent_source_ = nullptr;
 };
 
 }  // namespace nomad86

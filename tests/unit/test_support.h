@@ -1,6 +1,7 @@
 // A bench for device unit tests: a bus, memory, a manual clock and a fake
 // machine, wired as the real machine wires them.
 #pragma once
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -78,5 +79,15 @@ private:
     std::string target_;
     int64_t value_;
 };
+
+// A 64 KiB firmware image: `code` at F000:0000, HLT everywhere else, and a
+// reset vector that jumps to the code (whole-machine tests).
+[[gnu::noinline]] inline std::vector<uint8_t> firmware_with(const std::vector<uint8_t>& code) {
+    std::vector<uint8_t> rom(64 * KiB, 0xf4);
+    if (!code.empty()) memcpy(rom.data(), code.data(), std::min(code.size(), rom.size() - 16));
+    const uint8_t reset[] = {0xea, 0x00, 0x00, 0x00, 0xf0};  // jmp f000:0000
+    std::copy(std::begin(reset), std::end(reset), rom.begin() + 0xfff0);
+    return rom;
+}
 
 }  // namespace nomad86::test

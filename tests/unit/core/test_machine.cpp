@@ -6,19 +6,12 @@
 #include <sstream>
 
 #include "core/machine.h"
+#include "tests/unit/test_support.h"
 
 using namespace nomad86;
+using nomad86::test::firmware_with;
 
 namespace {
-// A 64 KiB image whose reset vector jumps to `code` placed at F000:0000.
-std::vector<uint8_t> firmware_with(std::vector<uint8_t> code) {
-    std::vector<uint8_t> rom(64 * KiB, 0xf4);  // HLT everywhere else
-    std::copy(code.begin(), code.end(), rom.begin());
-    const uint8_t reset[] = {0xea, 0x00, 0x00, 0x00, 0xf0};  // jmp f000:0000
-    std::copy(std::begin(reset), std::end(reset), rom.begin() + 0xfff0);
-    return rom;
-}
-
 MachineConfig test_config(const std::string& debugcon_file) {
     MachineConfig cfg;
     cfg.ram_size = 16 * MiB;

@@ -6,18 +6,11 @@
 
 #include "core/machine.h"
 #include "frontend/monitor.h"
+#include "tests/unit/test_support.h"
 
 using namespace nomad86;
 
 namespace {
-std::vector<uint8_t> monitor_firmware(std::vector<uint8_t> code) {
-    std::vector<uint8_t> rom(64 * KiB, 0xf4);  // HLT everywhere else
-    std::copy(code.begin(), code.end(), rom.begin());
-    const uint8_t reset[] = {0xea, 0x00, 0x00, 0x00, 0xf0};  // jmp f000:0000
-    std::copy(std::begin(reset), std::end(reset), rom.begin() + 0xfff0);
-    return rom;
-}
-
 MachineConfig monitor_config() {
     MachineConfig cfg;
     cfg.ram_size = 16 * MiB;
@@ -34,7 +27,7 @@ bool contains(const std::string& text, const std::string& what) { return text.fi
 }  // namespace
 
 TEST_CASE("monitor: info status, stop, cont, step") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     CHECK(mon.execute("info status") == "VM status: running\n");
     CHECK(mon.execute("stop") == "");
@@ -59,7 +52,7 @@ TEST_CASE("monitor: info status, stop, cont, step") {
 }
 
 TEST_CASE("monitor: info registers in QEMU's layout") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     m.cpu().s.gpr[kRsi] = 0xdeadbeef;
     const std::string r = mon.execute("info registers");
@@ -79,7 +72,7 @@ TEST_CASE("monitor: info registers in QEMU's layout") {
 }
 
 TEST_CASE("monitor: x and xp formats and sizes") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     const uint8_t data[] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 'A', '\n', 0xff, 0x80};
     m.memory().write_bytes(GuestPhys(0x1000), data, sizeof data);
@@ -108,7 +101,7 @@ TEST_CASE("monitor: x and xp formats and sizes") {
 }
 
 TEST_CASE("monitor: address expressions and disassembly") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     CHECK(contains(mon.execute("x /1i $pc"), "0xfffffff0:  jmp far 0xF000:0x0000"));
     m.cpu().s.gpr[kRax] = 0x1000;
@@ -132,7 +125,7 @@ TEST_CASE("monitor: address expressions and disassembly") {
 }
 
 TEST_CASE("monitor: unmapped addresses, unknown commands, help") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     CHECK(mon.execute("x /4xb 0x100000000") == "100000000: Cannot access memory\n");
     CHECK(mon.execute("xp /4xb 0x100000000") == "0000000100000000: Cannot access memory\n");
@@ -158,7 +151,7 @@ TEST_CASE("monitor: unmapped addresses, unknown commands, help") {
 }
 
 TEST_CASE("monitor: gdbserver, system_reset and quit") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     uint16_t asked = 0;
     mon.set_gdbserver_starter([&](uint16_t port) {
@@ -185,7 +178,7 @@ TEST_CASE("monitor: gdbserver, system_reset and quit") {
 }
 
 TEST_CASE("monitor: the line reader bounds lines and survives garbage") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     MonitorLineReader r(mon, false);
     auto feed = [&](const std::string& s) { return r.feed(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
@@ -208,7 +201,7 @@ TEST_CASE("monitor: the line reader bounds lines and survives garbage") {
 }
 
 TEST_CASE("monitor: system_powerdown presses the ACPI power button; info cpustats counts instructions") {
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     CHECK((m.io().read(0x600, 2) & 0x100) == 0);  // PM1a_STS.PWRBTN_STS
     CHECK(mon.execute("system_powerdown") == "");
@@ -220,7 +213,7 @@ TEST_CASE("monitor: system_powerdown presses the ACPI power button; info cpustat
 TEST_CASE("monitor: info jit counts translations; with -accel interp it says the JIT is off") {
     // `jmp $` is a one-instruction block that jumps to itself: translated
     // from its third run (16-bit code is not chained).
-    Machine m(monitor_config(), monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor mon(m);
     m.run_for(1000);
     const std::string jit = mon.execute("info jit");
@@ -231,7 +224,7 @@ TEST_CASE("monitor: info jit counts translations; with -accel interp it says the
 
     MachineConfig interp = monitor_config();
     interp.accel = MachineConfig::Accel::kInterp;
-    Machine mi(interp, monitor_firmware(kCode), VirtualClock::Mode::kManual);
+    Machine mi(interp, test::firmware_with(kCode), VirtualClock::Mode::kManual);
     Monitor moni(mi);
     mi.run_for(1000);
     CHECK(moni.execute("info jit") == "accel interp: the JIT is off\n");
