@@ -271,7 +271,7 @@ void Machine::pause() {
 }
 
 void Machine::resume() {
-    if (!paused_) return;
+    if (!paused_ || !held_reason_.empty()) return;
     paused_ = false;
     clock_.resume();
     // A breakpoint at the current instruction must not fire again at once.

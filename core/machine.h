@@ -74,7 +74,13 @@ public:
     // A paused machine runs no guest code and its guest clock stands still;
     // the loop keeps serving the front end's poller (monitor, gdb, terminal).
     void pause();
+    // Does nothing while the machine is held (see hold_paused).
     void resume();
+    // Keeps the machine paused whatever asks it to run (a migration
+    // destination before its state arrived); `why` is what `cont` says.
+    void hold_paused(std::string why) { held_reason_ = std::move(why); }
+    void release_hold() { held_reason_.clear(); }
+    const std::string& held_reason() const { return held_reason_; }
     bool paused() const { return paused_; }
     // Executes one guest instruction (or delivers one exception) while
     // paused. Interrupts and timers are held off unless asked for, as with
@@ -165,6 +171,7 @@ private:
     std::function<void()> debug_stop_handler_;
     uint32_t firmware_crc_ = 0;
     int throttle_percent_ = 0;
+    std::string held_reason_;
     bool paused_ = false;
     bool reset_requested_ = false;
     bool exit_requested_ = false;

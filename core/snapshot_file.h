@@ -2,6 +2,7 @@
 // running machine, `-incoming file:PATH` to resume it. The file is the
 // migration stream (core/migration_stream.h) without a return path.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace nomad86 {

@@ -164,7 +164,6 @@ int main(int argc, char** argv) {
     MigrationSource migration_source(io, *machine);
     std::unique_ptr<MigrationDestination> migration_destination;
     if (incoming_deferred || (!cmd.incoming.empty() && incoming.kind == MigrationUri::Kind::kTcp)) {
-        machine->pause();
         migration_destination = std::make_unique<MigrationDestination>(io, *machine);
         migration_destination->set_autostart(!cmd.start_paused);
         const std::string problem = incoming_deferred ? "" : migration_destination->listen(incoming);

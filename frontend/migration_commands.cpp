@@ -50,9 +50,10 @@ std::string migrate(Machine& machine, MigrationSource& source, const std::string
     if (uri.kind == MigrationUri::Kind::kFile) {
         if (source.active()) return "migrate: a migration is in progress";
         SnapshotStats st;
+        const int64_t start = host_monotonic_ns();
         const std::string problem = save_snapshot_file(machine, uri.path, &st);
-        if (!problem.empty()) return "migrate: " + problem;
-        return "";
+        source.note_file_snapshot(st, start, problem);
+        return problem.empty() ? "" : "migrate: " + problem;
     }
     return source.start(uri);
 }

@@ -576,11 +576,13 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
                  }});
     add_command({"cont", "", "resume emulation", [&m, no_args](const std::string& args) {
                      no_args("cont", args);
+                     if (!m.held_reason().empty()) throw MonitorError(m.held_reason());
                      m.resume();
                      return std::string();
                  }});
     add_command({"c", "", "resume emulation (short for cont)", [&m, no_args](const std::string& args) {
                      no_args("c", args);
+                     if (!m.held_reason().empty()) throw MonitorError(m.held_reason());
                      m.resume();
                      return std::string();
                  }});

@@ -13,7 +13,10 @@ using asio::ip::tcp;
 using migration::RecordType;
 
 MigrationDestination::MigrationDestination(asio::io_context& io, Machine& machine)
-    : io_(io), machine_(machine), incoming_(machine) {}
+    : io_(io), machine_(machine), incoming_(machine) {
+    machine_.pause();
+    machine_.hold_paused("Migration is not finalized yet (this is an incoming migration's destination)");
+}
 
 MigrationDestination::~MigrationDestination() {
     *alive_ = false;
@@ -131,6 +134,7 @@ void MigrationDestination::activate() {
         status_ = "postcopy-active";
         machine_.memory().set_absent_page_source(this);
     }
+    machine_.release_hold();
     machine_.after_migration();
     if (autostart_) machine_.resume();
 }

@@ -18,7 +18,7 @@ namespace {
 constexpr size_t kMaxQueued = 1u << 20;  // stop producing while this much waits for the socket
 constexpr size_t kMaxQueuedPostcopy = 64u << 10;  // requested pages overtake at most this much
 constexpr int kSendTimeoutMs = 10000;
-constexpr uint64_t kSmallDirtyBytes = 256u << 10;  // a pause this small is not worth another round
+constexpr uint64_t kSmallDirtyBytes = 64u << 10;  // a pause this small is not worth another round
 constexpr uint64_t kMaxExtraRounds = 30;
 }  // namespace
 
@@ -42,6 +42,20 @@ std::string MigrationSource::start(const MigrationUri& uri) {
     to_push_count_ = 0;
     connect(uri, Phase::kWaitAccept);
     return "";
+}
+
+void MigrationSource::note_file_snapshot(const SnapshotStats& st, int64_t start_ns, const std::string& error) {
+    stats_ = MigrationStats{};
+    stats_.status = error.empty() ? "completed" : "failed";
+    stats_.error = error;
+    stats_.start_ns = start_ns;
+    stats_.end_ns = host_monotonic_ns();
+    stats_.downtime_ns = st.downtime_ns;
+    stats_.transferred = st.bytes;
+    stats_.zero_pages = st.zero_pages;
+    stats_.normal_pages = st.pages - st.zero_pages;
+    stats_.total_ram = st.pages * kPageSize;
+    stats_.rounds = 1;
 }
 
 std::string MigrationSource::recover(const MigrationUri& uri) {

@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "core/migration_stream.h"
+#include "core/snapshot_file.h"
 #include "net/migration_channel.h"
 
 namespace nomad86 {
@@ -66,6 +67,8 @@ public:
     std::string cancel();
     std::string start_postcopy();
     bool active() const;
+    // `migrate file:PATH` ran (synchronously): `info migrate` shows it.
+    void note_file_snapshot(const SnapshotStats& st, int64_t start_ns, const std::string& error);
 
     // One bounded step of work; returns the host nanoseconds it used.
     int64_t pump(int64_t budget_ns);
