@@ -12,6 +12,12 @@ constexpr int64_t kNever = INT64_MAX;
 // Saved relative times beyond this (about 240 years of input clock) are
 // nonsense and rejected, which also keeps every tick sum far from overflow.
 constexpr int64_t kMaxRelTicks = int64_t(1) << 53;
+// A saved IRQ0 timer: none, or its deadline relative to the save. A valid
+// one is at most one period ahead (55 ms; 1 s allows the clamp) and, when
+// overdue, by no more than the save could have lagged (a minute is plenty).
+constexpr int64_t kNoIrqTimer = INT64_MIN;
+constexpr int64_t kMaxTimerAheadNs = 1'000'000'000;
+constexpr int64_t kMaxOverdueNs = 60'000'000'000;
 // The PC BIOS programs channel 1 (mode 2, count 18) for DRAM refresh, and
 // port 0x61 bit 4 toggles with each refresh request: every 18 input ticks,
 // about 15.09 us. Guests time short delays by counting those toggles.
@@ -588,7 +594,7 @@ bool Pit8254::out(int ch) const {
 void Pit8254::describe(StateVisitor& v) {
     bool loading = v.loading();
     int64_t t = now_tick();
-    v.begin_section("pit", 1);
+    v.begin_section("pit", 2);
     for (int i = 0; i < 3; i++) {
         Pit8254Channel& c = ch_[i];
         if (!loading) sync(c, t);
@@ -631,8 +637,20 @@ void Pit8254::describe(StateVisitor& v) {
         }
     }
     v.field("port61", port61_);
+    // The IRQ0 timer is state too: at a save between its deadline and its
+    // callback (a migration pauses the machine wherever the loop is), the
+    // strobe it stands for is already behind OUT's current level, and only
+    // the armed timer still knows an edge is owed. Linux's one-shot
+    // clockevent would wait for that edge forever.
+    int64_t irq_timer_in_ns = loading || !ctx_.clock.armed(timer_) ? kNoIrqTimer
+                                                                   : ctx_.clock.deadline(timer_) - ctx_.clock.now_ns();
+    v.field("irq_timer_in_ns", irq_timer_in_ns);
+    v.field("irq_edge_due", irq_edge_due_);
     v.end_section();
-    if (loading) times_relative_ = true;
+    if (loading) {
+        times_relative_ = true;
+        loaded_irq_timer_in_ns_ = irq_timer_in_ns;
+    }
 }
 
 void Pit8254::post_load() {
@@ -663,7 +681,18 @@ void Pit8254::post_load() {
     if (port61_ & ~0x0F) throw StateError("pit: port 0x61 reserved bits");
     if (((port61_ & 1) != 0) != ch_[2].gate) throw StateError("pit: port 0x61 gate bit disagrees with channel 2");
     times_relative_ = false;
+    const int64_t timer_in = loaded_irq_timer_in_ns_;
+    const bool edge_due = irq_edge_due_;
+    if (timer_in != kNoIrqTimer && (timer_in < -kMaxOverdueNs || timer_in > kMaxTimerAheadNs))
+        throw StateError("pit: IRQ0 timer deadline out of range");
     update_irq0(now_tick(), true);
+    if (timer_in != kNoIrqTimer && timer_in <= 0) {
+        // Overdue at the save: it runs at once and delivers the edge it
+        // owes. (A timer still ahead is re-derived from the counts above.)
+        irq_edge_due_ = edge_due;
+        ctx_.clock.cancel(timer_);
+        ctx_.clock.arm(timer_, ctx_.clock.now_ns());
+    }
 }
 
 }  // namespace nomad86

@@ -125,6 +125,7 @@ private:
     // Between describe() loading and post_load(): times were loaded relative
     // to the saving machine's clock and still need rebasing onto ours.
     bool times_relative_ = false;
+    int64_t loaded_irq_timer_in_ns_ = 0;  // describe() -> post_load()
 };
 
 }  // namespace nomad86
