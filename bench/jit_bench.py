@@ -9,7 +9,7 @@ lines on the serial console; a job's time is the host time between the two
 lines. Natively, the same /init script runs one job at a time with a PATH of
 busybox applets.
 
-    bench/jit_bench.py [BUILD_DIR]        (./nomad86.sh bench --jit)
+    bench/jit_bench.py [BUILD_DIR] [--accels jit,interp] [--no-qemu]   (./nomad86.sh bench --jit)
 
 One run of each engine, in the same invocation: compare ratios, not
 absolute times, on a shared machine."""
@@ -92,12 +92,13 @@ def main():
     common = ["-m", "256", "-display", "none", "-serial", "stdio", "-no-reboot",
               "-kernel", kernel, "-initrd", initrd, "-append", APPEND]
     exe = os.path.join(build, "nomad86")
+    accels = sys.argv[sys.argv.index("--accels") + 1].split(",") if "--accels" in sys.argv else ["interp", "jit"]
     runs = [("native", run_native(busybox))]
-    for accel in ("interp", "jit"):
+    for accel in accels:
         port = boot_bench.free_port()
         runs.append(("nomad86 " + accel, run_guest([exe, "-accel", accel] + common +
                                                    ["-monitor", "tcp:127.0.0.1:%d,server,nowait" % port], port)))
-    qemu = shutil.which("qemu-system-i386")
+    qemu = shutil.which("qemu-system-i386") if "--no-qemu" not in sys.argv else None
     if qemu:
         runs.append(("qemu TCG", run_guest([qemu, "-accel", "tcg", "-monitor", "none"] + common)))
 

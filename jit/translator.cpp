@@ -449,9 +449,12 @@ public:
 
     // Falls off the end: EIP after the last instruction when that one was
     // inline (a helper set it already).
-    void finish(uint32_t end_offset, bool rip_current, unsigned inline_total) {
+    // `mode_kept`: the block's last instruction cannot have changed CS or
+    // the paging mode, so the jump cache may find the next block.
+    void finish(uint32_t end_offset, bool rip_current, unsigned inline_total, bool mode_kept) {
         if (!rip_current) store_rip(end_offset);
         retire(inline_total);
+        if (mode_kept) jump_to_stored_eip();
         a_.bind(done_);
         a_.xor_(x86::eax, x86::eax);
         a_.bind(epilogue_);
@@ -902,13 +905,26 @@ private:
         a_.jmp(done_);
     }
 
+    // EIP is stored and the mode stays (no far transfer, no mode change):
+    // a 32-bit block goes on through the jump cache (a target on another
+    // page, the instruction after a near indirect JMP or CALL run as a
+    // helper) instead of returning to the dispatcher for every such exit.
+    void jump_to_stored_eip() {
+        if (!hooks_.jump_cache || ip_mask_ != 0xffffffffull) {
+            a_.jmp(done_);
+            return;
+        }
+        a_.mov(x86::eax, x86::dword_ptr(kState, kRipOffset));
+        jump_through_cache();
+    }
+
     // Ends the block with EIP already stored: retires the block's inline
     // instructions, then either a chainable jump (target_phys known) or the
     // plain exit.
     void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
         retire(retired);
         if (!target_phys || !last_exit_) {
-            a_.jmp(done_);
+            jump_to_stored_eip();
             return;
         }
         Label site = a_.newLabel(), stub = a_.newLabel();
@@ -1070,7 +1086,13 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         }
         offset += insn.length;
     }
-    e.finish(offset, rip_current, inline_count);
+    // Whether the block's end keeps the mode: it did not end on an
+    // instruction that ends blocks (control transfers and mode changes),
+    // or that instruction is a near indirect JMP or CALL (FF /2, FF /4).
+    const DecodedInsn& last = block.insns[n - 1];
+    const bool near_indirect = last.opcode_map == 0 && last.opcode == 0xff &&
+                               (last.modrm_reg == 2 || last.modrm_reg == 4);
+    e.finish(offset, rip_current, inline_count, !(last.flags & kInsnEndsBlock) || near_indirect);
     out.inline_insns = inline_count;
     if (errors.failed) {
         out.error = errors.text;
