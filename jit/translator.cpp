@@ -173,7 +173,8 @@ Form form_of(const DecodedInsn& insn) {
         return insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kBranch : Form::kHelper;
     case ZYDIS_MNEMONIC_PUSH:
         return insn.opsize == 4 && insn.num_ops == 1 &&
-                       (op[0].kind == OpKind::kImm || (is_plain_reg(op[0]) && op[0].size == 4))
+                       (op[0].kind == OpKind::kImm || (is_plain_reg(op[0]) && op[0].size == 4) ||
+                        (op[0].kind == OpKind::kMem && op[0].size == 4))
                    ? Form::kPush
                    : Form::kHelper;
     case ZYDIS_MNEMONIC_POP:
@@ -815,6 +816,21 @@ private:
 
     void emit_push(const DecodedInsn& insn, const Label& slow) {
         const Operand& src = insn.ops[0];
+        if (src.kind == OpKind::kMem) {
+            // PUSH m32 (gcc's argument pushes): the load first, its address
+            // from ESP before the push; the value waits in the frame's pad
+            // slot while the stack access clobbers the scratch registers.
+            // Nothing is committed before the store: either access failing
+            // sends the whole instruction to the helper.
+            mem_address(insn, src, false, slow);
+            a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+            a_.mov(x86::dword_ptr(x86::rsp), x86::eax);
+            stack_access(true, slow);
+            a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
+            a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+            adjust_esp(-4);
+            return;
+        }
         stack_access(true, slow);
         // The value after the address: PUSH ESP pushes ESP before the push.
         if (src.kind == OpKind::kImm) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
