@@ -273,6 +273,7 @@ void Machine::pause() {
 void Machine::resume() {
     if (!paused_ || !held_reason_.empty()) return;
     paused_ = false;
+    pause_reason_.clear();
     clock_.resume();
     // A breakpoint at the current instruction must not fire again at once.
     cpu_->resume_from_breakpoint();

@@ -81,6 +81,10 @@ public:
     void hold_paused(std::string why) { held_reason_ = std::move(why); }
     void release_hold() { held_reason_.clear(); }
     const std::string& held_reason() const { return held_reason_; }
+    // Why a paused machine is paused, in QEMU's run-state words
+    // ("inmigrate", "postmigrate"); empty: stopped by the user or a debugger.
+    void set_pause_reason(std::string reason) { pause_reason_ = std::move(reason); }
+    const std::string& pause_reason() const { return pause_reason_; }
     bool paused() const { return paused_; }
     // Executes one guest instruction (or delivers one exception) while
     // paused. Interrupts and timers are held off unless asked for, as with
@@ -172,6 +176,7 @@ private:
     uint32_t firmware_crc_ = 0;
     int throttle_percent_ = 0;
     std::string held_reason_;
+    std::string pause_reason_;
     bool paused_ = false;
     bool reset_requested_ = false;
     bool exit_requested_ = false;

@@ -640,7 +640,9 @@ Monitor::Monitor(Machine& machine) : impl_(std::make_unique<Impl>(machine)) {
                  }});
 
     add_info({"status", "", "show the current VM status (running|paused)", [&m](const std::string&) {
-                  return std::string(m.paused() ? "VM status: paused\n" : "VM status: running\n");
+                  if (!m.paused()) return std::string("VM status: running\n");
+                  const std::string& why = m.pause_reason();
+                  return "VM status: paused" + (why.empty() ? "" : " (" + why + ")") + "\n";
               }});
     add_info({"registers", "", "show the cpu registers", [&I](const std::string&) { return I.info_registers(); }});
     add_info({"mem", "", "show the active virtual memory mappings", [&I](const std::string&) { return I.info_mem(false); }});

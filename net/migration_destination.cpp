@@ -15,6 +15,7 @@ using migration::RecordType;
 MigrationDestination::MigrationDestination(asio::io_context& io, Machine& machine)
     : io_(io), machine_(machine), incoming_(machine) {
     machine_.pause();
+    machine_.set_pause_reason("inmigrate");
     machine_.hold_paused("Migration is not finalized yet (this is an incoming migration's destination)");
 }
 
@@ -135,6 +136,7 @@ void MigrationDestination::activate() {
         machine_.memory().set_absent_page_source(this);
     }
     machine_.release_hold();
+    machine_.set_pause_reason("");
     machine_.after_migration();
     if (autostart_) machine_.resume();
 }

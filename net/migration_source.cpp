@@ -434,6 +434,7 @@ void MigrationSource::finish(const std::string& status) {
     phase_ = Phase::kIdle;
     // Completed: the machine now lives on the destination; this one stays
     // paused (QEMU's "postmigrate").
+    if (status == "completed" && machine_.paused()) machine_.set_pause_reason("postmigrate");
 }
 
 void MigrationSource::fail(const std::string& why) {

@@ -154,6 +154,7 @@ def pair(build, tmp, dst_extra=(), src_extra=(), dst_ram=RAM):
     port = free_port()
     dst = Vm(build, tmp, "dst", ["-incoming", "tcp:127.0.0.1:%d" % port, "-S"] + list(dst_extra), ram=dst_ram)
     dst.cmd("cont", "Migration is not finalized yet")  # nothing runs before the machine arrived
+    dst.cmd("info status", "VM status: paused (inmigrate)")
     src = Vm(build, tmp, "src", list(src_extra))
     src.wait_output(2)
     return src, dst, port
@@ -190,8 +191,8 @@ def test_precopy_rounds(build, tmp):
         raise Failure("converged at 24M/s already: %r" % st)
     src.cmd("migrate_set_parameter max-bandwidth 10G")
     src.wait_status(["completed"])
-    if src.cmd("info status").strip() != "VM status: paused":
-        raise Failure("the source runs on after completing")
+    if src.cmd("info status").strip() != "VM status: paused (postmigrate)":
+        raise Failure("the source runs on after completing: %r" % src.cmd("info status"))
     dst.wait_status(["completed"])
     compare_machines(src, dst)
     resumes(dst, src.output().count(b"B"))
