@@ -42,7 +42,8 @@ void VirtualClock::describe(StateVisitor& v) {
     v.field("guest_ns", now);
     v.end_section();
     if (!v.loading()) return;
-    if (now < 0) throw StateError("clock: negative guest time");
+    // Devices add periods to it: keep far from overflow (2^62 ns is 146 years).
+    if (now < 0 || now > (int64_t(1) << 62)) throw StateError("clock: guest time out of range");
     if (mode_ == Mode::kManual) {
         manual_ns_ = now;
     } else if (paused_) {

@@ -1,5 +1,6 @@
 #include "core/machine.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "devices/acpi_pm.h"
@@ -221,14 +222,15 @@ void Machine::after_migration() {
 
 void Machine::throttle_after(int64_t ran_ns) {
     if (throttle_percent_ == 0 || ran_ns <= 0) return;
-    // Run p% idle: sleep ran * p / (100 - p), serving the front end meanwhile.
-    const int64_t idle = ran_ns * throttle_percent_ / (100 - throttle_percent_);
-    const int64_t until = clock_.now_ns() + idle;
-    for (int64_t left = idle; left > 0; left = until - clock_.now_ns()) {
+    // Run p% idle: sleep ran * p / (100 - p) of host time (the guest's
+    // clock may be manual), serving the front end meanwhile.
+    const int64_t idle = std::min<int64_t>(ran_ns, 1'000'000'000) * throttle_percent_ / (100 - throttle_percent_);
+    const int64_t until = host_monotonic_ns() + idle;
+    for (int64_t left = idle; left > 0; left = until - host_monotonic_ns()) {
         if (input_poller_) {
             input_poller_(left);
         } else {
-            timespec ts{0, long(left)};
+            timespec ts{time_t(left / 1'000'000'000), long(left % 1'000'000'000)};
             nanosleep(&ts, nullptr);
         }
         if (paused_ || exit_requested_) return;
@@ -302,9 +304,9 @@ bool Machine::run_for(uint64_t max_insns) {
         const uint64_t done = cpu_->instructions_retired() - start;
         if (done >= max_insns) return true;
         const uint64_t slice = std::min<uint64_t>(kSliceInsns, max_insns - done);
-        const int64_t slice_start = throttle_percent_ ? clock_.now_ns() : 0;
+        const int64_t slice_start = throttle_percent_ ? host_monotonic_ns() : 0;
         const Cpu::StopReason why = cpu_->run(slice);
-        if (throttle_percent_) throttle_after(clock_.now_ns() - slice_start);
+        if (throttle_percent_) throttle_after(host_monotonic_ns() - slice_start);
         if (why == Cpu::StopReason::kShutdown) {
             cpu_shutdown();
             continue;

@@ -149,6 +149,9 @@ public:
         v.begin_section("cpu-timebase", 1);
         v.field("tsc_origin_ns", tsc_origin_ns_);
         v.end_section();
+        // Set at a reset, so never after the (already loaded) guest time.
+        if (v.loading() && (tsc_origin_ns_ < 0 || tsc_origin_ns_ > bus_.clock.now_ns()))
+            throw StateError("cpu: TSC origin out of range");
         if (v.loading()) tlb_.flush_all();
     }
     Logger& log() { return bus_.log; }

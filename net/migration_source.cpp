@@ -216,7 +216,8 @@ void MigrationSource::on_record(const migration::Record& r) {
         if (phase_ != Phase::kPostcopy) return;  // late requests after the last page: harmless
         const uint32_t page = p.u32();
         p.expect_end();
-        if (page < to_push_.size() && to_push_[page]) requests_.push_back(page);
+        // Bounded: a request for a page already queued adds nothing.
+        if (page < to_push_.size() && to_push_[page] && requests_.size() < to_push_count_) requests_.push_back(page);
         stats_.postcopy_requests++;
         return;
     }

@@ -210,12 +210,15 @@ def test_auto_converge(build, tmp):
     src.cmd("migrate -d tcp:127.0.0.1:%d" % port)
     src.wait_status(["completed"], 60)
     st = src.info_migrate()
+    if int(st.get("cpu throttle percentage", "0")) <= 0:
+        raise Failure("converged without throttling the guest: %r" % st)
     dst.wait_status(["completed"])
     compare_machines(src, dst)
     resumes(dst, 1)
     for vm in (src, dst):
         vm.kill()
-    return "%s rounds, downtime %s" % (st.get("dirty sync count"), st.get("downtime"))
+    return "%s rounds, throttle %s%%, downtime %s" % (st.get("dirty sync count"), st.get("cpu throttle percentage"),
+                                                     st.get("downtime"))
 
 
 def test_postcopy(build, tmp):
@@ -404,8 +407,9 @@ def test_hostile_files(build, tmp):
     huge = bytearray(data)
     huge[4:8] = (0x7fffffff).to_bytes(4, "little")  # HELLO's length
     cases.append(("oversized record", bytes(huge)))
-    # A well-framed record out of order: the END record repeated at the start.
-    cases.append(("reordered", data[-24:] + data))
+    # A well-framed record out of order: the END record (8 + 16 + 4 bytes)
+    # repeated at the start.
+    cases.append(("reordered", data[-28:] + data))
     results = []
     for name, blob in cases:
         path = os.path.join(tmp, "bad")
@@ -480,7 +484,8 @@ TESTS = [
     ("migration: snapshot to a file and back (-incoming file:), the guest goes on", test_file),
     ("migration: pre-copy forced through rounds by max-bandwidth, then converging; RAM and registers equal",
      test_precopy_rounds),
-    ("migration: auto-converge throttles a dirtying guest until it fits a 20 ms downtime", test_auto_converge),
+    ("migration: auto-converge throttles a dirtying guest until it converges (downtime-limit 20 ms)",
+     test_auto_converge),
     ("migration: post-copy (paused destination pulls pages on access)", test_postcopy),
     ("migration: post-copy with the destination running, page requests on the return path", test_postcopy_running),
     ("migration: post-copy broken mid-way, then migrate_recover + migrate -r", test_postcopy_recover),
