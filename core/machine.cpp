@@ -70,6 +70,7 @@ Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, Vir
         jit::JitOptions jo;
         jo.cache_bytes = config.jit_cache_bytes;
         jo.verify = config.jit_verify;
+        jo.perfmap = config.jit_perfmap;
         jit_ = std::make_unique<jit::JitEngine>(*cpu_, log_, jo);
         cpu_->set_block_executor(jit_.get());
     }

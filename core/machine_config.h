@@ -38,6 +38,7 @@ struct MachineConfig {
     std::string log_file;         // -D
     std::vector<std::pair<uint64_t, uint64_t>> log_filter;  // -dfilter, inclusive ranges
     bool one_insn_per_block = false;  // -one-insn-per-tb
+    bool jit_perfmap = false;         // -perfmap: /tmp/perf-PID.map for perf
     // -accel: the JIT (default) or the interpreter alone; verify=on runs
     // both in lockstep; tb-size is the JIT's code budget.
     enum class Accel { kJit, kInterp };

@@ -218,6 +218,19 @@ void Cpu::write_linear_paged(uint64_t linear, unsigned size, uint64_t value, boo
     }
 }
 
+uint8_t* Cpu::direct_access(SegReg seg, uint64_t offset, uint64_t len, AccessKind kind) {
+    if (debug_active_ || len == 0) return nullptr;
+    const SegmentCache& sc = s.seg[seg];
+    if (s.protected_mode() && !s.v86_mode() &&
+        !(sc.present() && (kind == AccessKind::kWrite ? sc.writable() : sc.readable())))
+        return nullptr;
+    if (!sc.contains(offset, unsigned(len))) return nullptr;
+    const uint64_t linear = (sc.base + offset) & 0xffffffffull;
+    if ((linear & (kPageSize - 1)) + len > kPageSize) return nullptr;
+    const GuestPhys phys = translate(GuestVirt(linear), kind, s.cpl < 3);
+    return bus_.memory.direct_span(phys, len, kind == AccessKind::kWrite);
+}
+
 void Cpu::watch_access(uint64_t linear, unsigned size, bool write) {
     if (debug.watching() && debug.check_access(linear, size, write, &debug_stop_)) note_debug_hit();
 }

@@ -268,6 +268,14 @@ public:
         if (debug_active_) [[unlikely]] watch_access(linear, size, true);
         write_linear(GuestVirt(linear), size, value, s.cpl < 3);
     }
+    // The host bytes of [offset, offset+len) in segment `seg` for an access
+    // of `kind`, when the whole range passes the segment checks and lies in
+    // one guest page of plain RAM that may be touched directly (see
+    // PhysicalMemory::direct_span); nullptr otherwise, and the caller goes
+    // access by access. Translating the range's page can raise #PF exactly
+    // as the access of its first byte would.
+    uint8_t* direct_access(SegReg seg, uint64_t offset, uint64_t len, AccessKind kind);
+
     // Checks a write without doing it (instructions that must fault before
     // any side effect, e.g. a far call pushing to a new stack).
     void check_write(SegReg seg, uint64_t offset, unsigned size);

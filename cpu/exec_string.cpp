@@ -7,6 +7,9 @@
 // (the interpreter restores RIP). At most kChunk iterations run per call;
 // then RIP is set back to the instruction and the block ends, so pending
 // interrupts are taken between iterations as on hardware.
+#include <algorithm>
+#include <cstring>
+
 #include "cpu/alu_flags.h"
 #include "cpu/cpu.h"
 #include "cpu/handlers.h"
@@ -26,6 +29,55 @@ uint32_t compare_flags(uint64_t a, uint64_t b, unsigned size, uint32_t f) {
         return uint64_t(alu::h_sub(T(a), T(b), f));
     });
     return f;
+}
+
+// REP MOVS / REP STOS going up, as many elements at once as lie in one
+// page on each side (and before the address size wraps), straight between
+// host pointers. Returns how many elements it did (0: the caller does the
+// next one the ordinary way, which raises whatever fault is due).
+template <StrOp kOp>
+uint64_t bulk_string(Cpu& cpu, SegReg src_seg, unsigned size, unsigned asize, uint64_t most) {
+    const uint64_t amask = alu::size_mask(asize);
+    const uint64_t si = cpu.reg(kRsi, asize), di = cpu.reg(kRdi, asize);
+    auto room = [&](SegReg seg, uint64_t offset) {
+        const uint64_t linear = (cpu.s.seg[seg].base + offset) & 0xffffffffull;
+        const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+        return std::min(in_page, amask - offset + 1) / size;
+    };
+    uint64_t n = std::min(most, room(kEs, di));
+    if constexpr (kOp == StrOp::kMovs) n = std::min(n, room(src_seg, si));
+    if (n == 0) return 0;
+    const uint8_t* src = nullptr;
+    if constexpr (kOp == StrOp::kMovs) {
+        src = cpu.direct_access(src_seg, si, n * size, AccessKind::kRead);
+        if (!src) return 0;
+    }
+    uint8_t* dst = cpu.direct_access(kEs, di, n * size, AccessKind::kWrite);
+    if (!dst) return 0;
+    const uint64_t bytes = n * size;
+    if constexpr (kOp == StrOp::kMovs) {
+        if (dst > src && dst < src + bytes) {
+            // Overlapping with the destination ahead: element by element
+            // forwards (each read whole before its write), as the
+            // instruction repeats its pattern.
+            for (uint64_t i = 0; i < bytes; i += size) {
+                uint32_t element;
+                memcpy(&element, src + i, size);
+                memcpy(dst + i, &element, size);
+            }
+        } else {
+            memmove(dst, src, bytes);
+        }
+        cpu.set_reg(kRsi, asize, (si + bytes) & amask);
+    } else {
+        const uint64_t v = cpu.reg(kRax, size);
+        if (size == 1) memset(dst, int(v & 0xff), bytes);
+        else
+            for (uint64_t i = 0; i < bytes; i += size) memcpy(dst + i, &v, size);
+    }
+    cpu.set_reg(kRdi, asize, (di + bytes) & amask);
+    cpu.set_reg(kRcx, asize, cpu.reg(kRcx, asize) - n);
+    return n;
 }
 
 template <StrOp kOp>
@@ -50,6 +102,22 @@ void exec_string(Cpu& cpu, const DecodedInsn& insn) {
     uint64_t count = rep ? cpu.reg(kRcx, asize) : 1;
     if (count == 0) return;
     for (unsigned n = 0;;) {
+        if constexpr (kOp == StrOp::kMovs || kOp == StrOp::kStos) {
+            if (rep && count > 1 && delta == size) {
+                const uint64_t done = bulk_string<kOp>(cpu, src_seg, size, asize, std::min<uint64_t>(count, kChunk - n));
+                if (done) {
+                    count -= done;
+                    if (count == 0) return;
+                    n += unsigned(done);
+                    if (n >= kChunk) {
+                        cpu.s.rip = cpu.current_insn_rip();
+                        cpu.end_block();
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         const uint64_t si = cpu.reg(kRsi, asize);
         const uint64_t di = cpu.reg(kRdi, asize);
         switch (kOp) {

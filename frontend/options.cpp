@@ -280,6 +280,8 @@ bool parse_command_line(const std::vector<std::string>& args, CommandLine* out, 
             if (!value(&v) || !Logger::parse_filter(v, &cfg.log_filter, error)) return false;
         } else if (opt == "-accel") {
             if (!value(&v) || !parse_accel(v, &cfg, error)) return false;
+        } else if (opt == "-perfmap") {
+            cfg.jit_perfmap = true;
         } else if (opt == "-one-insn-per-tb" || opt == "-singlestep") {
             cfg.one_insn_per_block = true;
         } else if (opt == "-s") {
@@ -358,6 +360,7 @@ std::string usage_text() {
            "                      jit (default: guest blocks become host code) or interp\n"
            "                      (the reference interpreter); verify=on runs both in lockstep\n"
            "  -one-insn-per-tb    one instruction per block: -d cpu,exec trace each instruction\n"
+           "  -perfmap            name each translated block in /tmp/perf-PID.map, for perf\n"
            "  -h, --help          this help\n"
            "  --version           version\n"
            "\n"

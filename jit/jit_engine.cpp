@@ -5,6 +5,8 @@
 #include <functional>
 #include <cstdio>
 #include <cstring>
+
+#include <unistd.h>
 #include <vector>
 
 #include "cpu/decoded_block.h"
@@ -21,11 +23,18 @@ JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
         verifier_ = std::make_unique<LockstepVerifier>(cpu_);
         options_.hot_runs = 0;  // check every block, from its first run
     }
+    if (options_.perfmap) {
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/perf-%d.map", int(getpid()));
+        perfmap_ = fopen(path, "w");
+        if (!perfmap_) log_.log(kLogUnimp, "jit: cannot write %s\n", path);
+    }
 }
 
 JitEngine::~JitEngine() {
     // Frees every block while this engine can still release its code.
     if (cpu_.block_executor() == this) cpu_.set_block_executor(nullptr);
+    if (perfmap_) fclose(perfmap_);
 }
 
 ChainHooks JitEngine::hooks() {
@@ -87,12 +96,18 @@ bool JitEngine::translate(const DecodedBlock& block) {
         log_.log(kLogOutAsm, "OUT: phys=0x%08" PRIx64 " [%zu bytes of host code, %u inline, %u helper]\n%s\n",
                  block.key.phys, t.code_size, t.inline_insns, t.helper_insns, t.listing.c_str());
     }
+    if (perfmap_) {
+        fprintf(perfmap_, "%" PRIxPTR " %zx guest_%08" PRIx64 "_phys_%08" PRIx64 "\n", reinterpret_cast<uintptr_t>(t.fn),
+                t.code_size, uint64_t(cpu_.linear_pc()), block.key.phys);
+        fflush(perfmap_);
+    }
     block.host_code = reinterpret_cast<void*>(t.fn);
     block.host_code_size = uint32_t(t.code_size);
     block.chain_entry = t.chain_entry;
+    fast_entries_[&block] = FastEntry{t.fast_entry, t.entry_state};
     for (const ChainSite& site : t.chain_sites) {
         const uint8_t* at = static_cast<const uint8_t*>(block.host_code) + site.site_offset;
-        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys};
+        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys, site.state};
         block_sites_[&block].push_back(at);
     }
     stats_.blocks_translated++;
@@ -125,7 +140,13 @@ void JitEngine::link_last_exit(const DecodedBlock& next) {
     if (runtime_.allocator()->query(info.owner->host_code, &rx, &rw, &size) != asmjit::kErrorOk || !rw) return;
     uint8_t* writable = static_cast<uint8_t*>(rw) + (site - static_cast<const uint8_t*>(rx));
     if (writable[0] != 0xE9) return;
-    const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + next.chain_entry;
+    // Past the target's state checks when the jump's own state implies them.
+    uint32_t entry = next.chain_entry;
+    if (auto f = fast_entries_.find(&next); f != fast_entries_.end() && entry_implies(info.state, f->second.needs)) {
+        entry = f->second.offset;
+        stats_.fast_chains++;
+    }
+    const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + entry;
     const int32_t rel = int32_t(target - (site + 5));
     memcpy(writable + 1, &rel, 4);
     chain_sites_.erase(it);
@@ -148,7 +169,7 @@ bool JitEngine::execute(const DecodedBlock& block) {
         fill_jump_cache(block);
     }
     if (!verifier_) return run_translation(block);
-    switch (verifier_->run(block, [&] { run_translation(block); })) {
+    switch (verifier_->run(block, [&] { return run_translation(block); })) {
     case LockstepVerifier::Outcome::kAgreed: stats_.verified_blocks++; break;
     case LockstepVerifier::Outcome::kUnverifiable: stats_.unverifiable_blocks++; break;
     case LockstepVerifier::Outcome::kDiffered:
@@ -175,6 +196,7 @@ void JitEngine::block_freed(const DecodedBlock& block) {
         for (const uint8_t* site : it->second) chain_sites_.erase(site);
         block_sites_.erase(it);
     }
+    fast_entries_.erase(&block);
     runtime_.release(block.host_code);
     stats_.host_code_bytes -= block.host_code_size;
     block.host_code = nullptr;
@@ -192,12 +214,13 @@ std::string JitEngine::report() const {
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
-             "chain patches %" PRIu64 " (within a page), jump cache hits %" PRIu64 " of %" PRIu64 "\n"
+             "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks), jump cache hits %" PRIu64
+             " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
-             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches,
+             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains,
              stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,
              cpu_.decoded_block_invalidations());
     std::string out = text;

@@ -10,6 +10,7 @@
 // it runs.
 #pragma once
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <array>
 #include <string>
@@ -31,6 +32,7 @@ struct JitOptions {
     unsigned hot_runs = 2;                // runs of a block before it is translated
     bool verify = false;                  // lockstep against the interpreter
     bool chain = true;                    // link blocks within a page
+    bool perfmap = false;                 // name translations in /tmp/perf-PID.map
 };
 
 struct JitStats {
@@ -43,6 +45,7 @@ struct JitStats {
     uint64_t inline_insns_static = 0;  // over all translations
     uint64_t helper_insns_static = 0;
     uint64_t chain_patches = 0;        // exits linked straight to their target
+    uint64_t fast_chains = 0;          // of those, past the target's state checks
     uint64_t jump_cache_hits = 0;      // returns that found their target there
     uint64_t jump_cache_misses = 0;
     uint64_t verified_blocks = 0;
@@ -79,7 +82,14 @@ private:
     struct ChainSiteInfo {
         const DecodedBlock* owner;
         uint64_t target_phys;
+        EntryState state;  // what holds when the jump is taken
     };
+    // A translated block's entry past its state checks, and what they check.
+    struct FastEntry {
+        uint32_t offset;
+        EntryState needs;
+    };
+    std::unordered_map<const DecodedBlock*, FastEntry> fast_entries_;
 
     Cpu& cpu_;
     Logger& log_;
@@ -99,6 +109,9 @@ private:
     Translator translator_;
     JitStats stats_;
     std::unique_ptr<LockstepVerifier> verifier_;
+    // -perfmap: one line per translation (host start, size, guest address),
+    // the format perf reads for code it cannot find in a file.
+    FILE* perfmap_ = nullptr;
 };
 
 }  // namespace nomad86::jit

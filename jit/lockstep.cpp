@@ -53,7 +53,7 @@ FieldList describe(CpuState state) {
 }  // namespace
 
 LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
-                                                const std::function<void()>& run_host_code) {
+                                                const std::function<bool()>& run_host_code) {
     PhysicalMemory& memory = cpu_.memory();
     const Cpu::Checkpoint start = cpu_.checkpoint();
     const uint64_t device_events = cpu_.device_events();
@@ -86,8 +86,14 @@ LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
     translated.old_bytes.clear();
     translated.device_accesses = 0;
     memory.set_write_journal(&translated);
-    run_host_code();
+    const bool ran = run_host_code();
     memory.set_write_journal(nullptr);
+    if (!ran) {
+        // Nothing ran, nothing was stored: the reference run again.
+        cpu_.restore(start);
+        cpu_.interpret_block(block);
+        return Outcome::kUnverifiable;
+    }
     const Cpu::Checkpoint& got = got_ = cpu_.checkpoint();
 
     std::string diff;

@@ -22,8 +22,10 @@ public:
     explicit LockstepVerifier(Cpu& cpu) : cpu_(cpu) {}
 
     enum class Outcome { kAgreed, kUnverifiable, kDiffered };
-    // Runs `block` both ways; `run_host_code` runs its translation.
-    Outcome run(const DecodedBlock& block, const std::function<void()>& run_host_code);
+    // Runs `block` both ways; `run_host_code` runs its translation and
+    // returns false when the translation refused to start (its entry
+    // checks failed): then the interpreter's run stands, unverified.
+    Outcome run(const DecodedBlock& block, const std::function<bool()>& run_host_code);
     // The report of the first difference (empty until there is one).
     const std::string& failure() const { return failure_; }
 

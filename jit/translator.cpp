@@ -1,5 +1,6 @@
 #include "jit/translator.h"
 
+#include <array>
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
@@ -36,17 +37,35 @@ constexpr uint32_t kSegReadWant = SegmentCache::kP | SegmentCache::kS;
 constexpr uint32_t kSegWriteMask = kSegReadMask | 0x2;
 constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
 
+// A block assumes of the state it is entered in (EntryState), checked once
+// at its entry instead of at every memory access: the CPL and the paging
+// mode it was translated under (which tag of the TLB its accesses compare,
+// whether they translate at all), and the segments that were flat then
+// (base 0, limit 4 GiB, present writable data), whose accesses need no
+// segment check. An entry that finds the state otherwise refuses, and the
+// interpreter runs the block. A helper step can change any of it, so the
+// accesses after one check everything again.
+bool segment_is_flat(const SegmentCache& sc) {
+    return (sc.attr & kSegWriteMask) == kSegWriteWant && sc.base == 0 && sc.limit == 0xffffffffu;
+}
+
 void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
 
 // Fixed registers of generated code (all callee-saved in the SysV ABI, so
-// they survive helper calls). r13 holds the host address of the current
-// memory access.
+// they survive helper calls).
 const x86::Gp kState = x86::rbx;
 const x86::Gp kCpu = x86::rbp;
-const x86::Gp kEntryRip = x86::r12;
 const x86::Gp kRamBase = x86::r14;    // host address of guest-physical 0
 const x86::Gp kPageFlags = x86::r15;  // PhysicalMemory's page flag bytes
-
+// The guest's RFLAGS while generated code runs: loaded on entry, stored to
+// CpuState before every helper call and every exit, reloaded after a
+// helper. Kept in a register, a flag write is a few register operations
+// instead of two read-modify-writes of CpuState that every later flag
+// writer would wait for.
+const x86::Gp kFlags = x86::r13;
+// The host address of the current memory access (scratch: no call comes
+// between the fast path and the access but the journal's, which saves it).
+const x86::Gp kHost = x86::r11;
 // The helper: one interpreter step. Returns false when the block must end.
 bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounters* counters) {
     counters->helper_insns++;
@@ -66,8 +85,19 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
 // stack and code only; anything else is the helper's).
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
-    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem
+    kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
+    kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem
 };
+
+// Forms that end the block with EIP set by themselves.
+bool sets_eip(Form f) {
+    return f == Form::kBranch || f == Form::kCall || f == Form::kRet || f == Form::kJmpIndirect ||
+           f == Form::kCallIndirect;
+}
+// Forms that use the stack through the fast path.
+bool uses_stack(Form f) {
+    return f == Form::kPush || f == Form::kPop || f == Form::kCall || f == Form::kRet || f == Form::kCallIndirect;
+}
 
 bool touches_memory(Form f) {
     switch (f) {
@@ -81,14 +111,26 @@ bool touches_memory(Form f) {
     case Form::kRet:
     case Form::kCmovLoad:
     case Form::kExtendLoad:
-    case Form::kUnaryMem: return true;
+    case Form::kUnaryMem:
+    case Form::kMulAccMem:
+    case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
+    case Form::kCallIndirect: return true;
     default: return false;
     }
 }
 // Forms with an out-of-line fallback to a helper step.
-bool has_slow_path(Form f) { return touches_memory(f) || f == Form::kBranch; }
-// Forms that load the guest's flags into the host and store them all back.
-bool passes_flags_through(Form f) { return f == Form::kShift || f == Form::kImul; }
+// (kMulAcc: DIV's #DE is the helper's.)
+bool has_slow_path(Form f) { return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc; }
+// Forms that load the guest's flags into the host and store them all back
+// (when any flag is live after them: dead, their flags are not computed).
+bool passes_flags_through(Form f) {
+    return f == Form::kShift || f == Form::kImul || f == Form::kMulAcc || f == Form::kMulAccMem;
+}
+// RCL/RCR: the result depends on CF, so its flags go in whether or not
+// any flag is live afterwards.
+bool reads_carry(const DecodedInsn& insn) {
+    return insn.mnemonic == ZYDIS_MNEMONIC_RCL || insn.mnemonic == ZYDIS_MNEMONIC_RCR;
+}
 
 // A general register operand the generated code can address in CpuState.
 bool is_plain_reg(const Operand& op) {
@@ -106,6 +148,13 @@ bool is_reg_or_imm_of(const Operand& src, const Operand& dst) {
 bool is_plain_mem(const DecodedInsn& insn, const Operand& op) {
     return op.kind == OpKind::kMem && (op.size == 1 || op.size == 2 || op.size == 4) &&
            (insn.addrsize == 2 || insn.addrsize == 4) && op.seg < kNumSegRegs;
+}
+
+// FF /2 (CALL) or FF /4 (JMP) with a 32-bit register or memory operand.
+bool is_near_indirect(const DecodedInsn& insn, unsigned digit) {
+    const Operand& op = insn.ops[0];
+    return insn.opcode_map == 0 && insn.opcode == 0xff && insn.modrm_reg == digit && insn.opsize == 4 &&
+           insn.num_ops == 1 && op.size == 4 && (is_plain_reg(op) || is_plain_mem(insn, op));
 }
 
 Form form_of(const DecodedInsn& insn) {
@@ -163,14 +212,30 @@ Form form_of(const DecodedInsn& insn) {
                          op[1].size == 1))
                    ? Form::kShift
                    : Form::kHelper;
+    case ZYDIS_MNEMONIC_MUL:
+    case ZYDIS_MNEMONIC_DIV:
+        // EDX:EAX = EAX * r/m32; EAX, EDX = EDX:EAX / r/m32.
+        if (insn.num_ops != 1 || op[0].size != 4) return Form::kHelper;
+        if (is_plain_reg(op[0])) return Form::kMulAcc;
+        if (is_plain_mem(insn, op[0])) return Form::kMulAccMem;
+        return Form::kHelper;
     case ZYDIS_MNEMONIC_IMUL:
+        if (insn.num_ops == 1 && op[0].size == 4 && is_plain_reg(op[0])) return Form::kMulAcc;
+        if (insn.num_ops == 1 && op[0].size == 4 && is_plain_mem(insn, op[0])) return Form::kMulAccMem;
         if (!is_plain_reg(op[0]) || op[0].size < 2) return Form::kHelper;
         if (insn.num_ops == 2 && is_plain_reg(op[1]) && op[1].size == op[0].size) return Form::kImul;
         if (insn.num_ops == 3 && is_plain_reg(op[1]) && op[1].size == op[0].size && op[2].kind == OpKind::kImm)
             return Form::kImul;
         return Form::kHelper;
     case ZYDIS_MNEMONIC_JMP:
-        return insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kBranch : Form::kHelper;
+        if (insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative) return Form::kBranch;
+        return is_near_indirect(insn, 4) ? Form::kJmpIndirect : Form::kHelper;
+    case ZYDIS_MNEMONIC_CLC:
+    case ZYDIS_MNEMONIC_STC:
+    case ZYDIS_MNEMONIC_CMC:
+    case ZYDIS_MNEMONIC_CLD:
+    case ZYDIS_MNEMONIC_STD:
+        return Form::kFlagOp;
     case ZYDIS_MNEMONIC_PUSH:
         return insn.opsize == 4 && insn.num_ops == 1 &&
                        (op[0].kind == OpKind::kImm || (is_plain_reg(op[0]) && op[0].size == 4) ||
@@ -181,8 +246,8 @@ Form form_of(const DecodedInsn& insn) {
         return insn.opsize == 4 && insn.num_ops == 1 && is_plain_reg(op[0]) && op[0].size == 4 ? Form::kPop
                                                                                                : Form::kHelper;
     case ZYDIS_MNEMONIC_CALL:
-        return insn.opsize == 4 && insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative ? Form::kCall
-                                                                                                     : Form::kHelper;
+        if (insn.opsize == 4 && insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative) return Form::kCall;
+        return is_near_indirect(insn, 2) ? Form::kCallIndirect : Form::kHelper;
     case ZYDIS_MNEMONIC_RET:
         // C3 and C2 iw (CA/CB are far returns).
         return insn.opsize == 4 && (insn.opcode == 0xc3 || insn.opcode == 0xc2) ? Form::kRet : Form::kHelper;
@@ -226,7 +291,7 @@ Form form_of(const DecodedInsn& insn) {
 uint32_t flags_written(const DecodedInsn& insn, Form form) {
     if (form == Form::kUnaryMem) return flags_written(insn, Form::kUnary);
     if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem) return flags::ARITH;
-    if (form == Form::kImul) return flags::CF | flags::OF;
+    if (form == Form::kImul || form == Form::kMulAcc || form == Form::kMulAccMem) return flags::CF | flags::OF;
     if (form == Form::kShift) {
         // Only a count known to be non-zero writes them.
         const Operand& count = insn.ops[1];
@@ -247,9 +312,10 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
 uint32_t flags_read(const DecodedInsn& insn, Form form) {
     // The fast path's fallback is a helper step, which reads them all; the
     // flag-loading forms take them all into the host; a branch tests them.
-    if (touches_memory(form) || form == Form::kShift || form == Form::kImul || form == Form::kBranch ||
-        form == Form::kSetcc || form == Form::kCmov)
+    // CLC/STC/CMC change kFlags in place: whatever is pending must be there.
+    if (has_slow_path(form) || form == Form::kSetcc || form == Form::kCmov || form == Form::kFlagOp)
         return flags::ARITH;
+    if (passes_flags_through(form)) return reads_carry(insn) ? flags::CF : 0;
     if (form == Form::kAlu && (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB))
         return flags::CF;
     return 0;
@@ -318,26 +384,36 @@ public:
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
           last_exit_(hooks.last_exit), hooks_(hooks), ram_(cpu.memory().fast_path_view()) {}
 
-    // CMP+Jcc fusion: the next inline flag writer also sets r9b to
+    // CMP+Jcc fusion: the next inline flag writer also sets r8b to
     // condition `cc` from the host's flags, and the branch after it tests
-    // r9b instead of reloading the guest's flags.
+    // r8b instead of reloading the guest's flags.
     void fuse_next(unsigned cc) { fuse_cc_ = cc; }
 
     // Chained exits emitted so far: (label at the jmp, target phys).
-    const std::vector<std::pair<Label, uint64_t>>& chain_sites() const { return chain_sites_; }
+    struct ChainSiteLabel {
+        Label site;
+        uint64_t target_phys;
+        EntryState state;
+    };
+    const std::vector<ChainSiteLabel>& chain_sites() const { return chain_sites_; }
     const Label& chain_entry() const { return chain_entry_; }
+    const Label& fast_entry() const { return fast_entry_; }
 
     // The frame, then the chain entry with the checks every entry makes:
     // no events pending, the block fits the run's step budget, and all of
     // it lies inside CS (the interpreter checks each instruction's end).
-    void prologue(unsigned insns, uint32_t bytes) {
+    void prologue(unsigned insns, uint32_t bytes, const EntryState& assumed) {
+        assumed_ = assumed;
         a_.push(kState);
         a_.push(kCpu);
-        a_.push(kEntryRip);
+        a_.push(x86::r12);
         a_.push(x86::r13);
         a_.push(kRamBase);
         a_.push(kPageFlags);
-        a_.sub(x86::rsp, 8);  // 16-byte alignment at helper calls
+        // The frame: a scratch slot at [rsp], the EIP the block was entered
+        // at at [rsp+8], and 16-byte alignment at helper calls. Chained
+        // blocks share it.
+        a_.sub(x86::rsp, kFrameBytes);
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
         a_.mov(kRamBase, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
@@ -346,23 +422,111 @@ public:
         done_ = a_.newLabel();
         bail_ = a_.newLabel();
         chain_entry_ = a_.newLabel();
+        fast_entry_ = a_.newLabel();
         a_.bind(chain_entry_);
-        a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
+        // The state checks (EntryState), which a chained jump from a block
+        // that established them skips: CS (flat: it holds any block),
+        const int32_t cs = kSegOffset + int32_t(kCs * sizeof(SegmentCache));
+        if (assumed.known) {
+            a_.cmp(x86::qword_ptr(kState, cs + kSegBase), Imm(0));
+            a_.jne(bail_);
+            a_.cmp(x86::dword_ptr(kState, cs + kSegLimit), Imm(-1));
+            a_.jne(bail_);
+        } else {
+            a_.mov(x86::rax, x86::qword_ptr(kState, kRipOffset));
+            a_.add(x86::rax, Imm(int32_t(bytes - 1)));
+            a_.mov(x86::ecx, x86::dword_ptr(kState, cs + kSegLimit));
+            a_.cmp(x86::rax, x86::rcx);
+            a_.ja(bail_);
+        }
+        // then CPL, paging and the flat data segments.
+        if (assumed.checked) {
+            a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(assumed.cpl));
+            a_.jne(bail_);
+            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+            if (assumed.paging) a_.jz(bail_);
+            else a_.jnz(bail_);
+        }
+        for (unsigned seg = 0; seg < kNumSegRegs; seg++) {
+            if (!(assumed.flat_segments & (1u << seg))) continue;
+            const int32_t at = kSegOffset + int32_t(seg * sizeof(SegmentCache));
+            a_.cmp(x86::qword_ptr(kState, at + kSegBase), Imm(0));
+            a_.jne(bail_);
+            a_.cmp(x86::dword_ptr(kState, at + kSegLimit), Imm(-1));
+            a_.jne(bail_);
+            a_.movzx(x86::eax, x86::word_ptr(kState, at + kSegAttr));
+            a_.and_(x86::eax, Imm(kSegWriteMask));
+            a_.cmp(x86::eax, Imm(kSegWriteWant));
+            a_.jne(bail_);
+        }
+        // The checks every entry makes: no events pending, the block fits
+        // the run's step budget.
+        a_.bind(fast_entry_);
+        a_.mov(x86::rax, x86::qword_ptr(kState, kRipOffset));
+        a_.mov(entry_rip(), x86::rax);
         a_.cmp(in_cpu(cpu_.events_pending_flag(), 1), Imm(0));
         a_.jne(bail_);
         a_.mov(x86::rax, in_cpu(cpu_.step_counter(), 8));
         a_.add(x86::rax, Imm(insns));
         a_.cmp(x86::rax, in_cpu(cpu_.run_end_counter(), 8));
         a_.ja(bail_);
-        a_.lea(x86::rax, x86::ptr(kEntryRip, int32_t(bytes - 1)));
-        a_.mov(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
-        a_.cmp(x86::rax, x86::rcx);
-        a_.ja(bail_);
+        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+        reload_cached();
     }
+
+    // Guest registers read often in this block get a host register that
+    // holds a copy (write-through: CpuState stays current, so helpers,
+    // exits and slow paths need no write-back; the copies are reloaded
+    // after every call, which clobbers them).
+    void cache_registers(const std::array<bool, 8>& wanted) {
+        unsigned next = 0;
+        for (unsigned r = 0; r < 8; r++) {
+            cache_of_[r] = -1;
+            if (wanted[r] && next < kCacheRegs.size()) cache_of_[r] = int8_t(next++);
+        }
+    }
+    void reload_cached() {
+        for (unsigned r = 0; r < 8; r++)
+            if (cache_of_[r] >= 0) a_.mov(kCacheRegs[size_t(cache_of_[r])], gpr_slot(r, 8));
+    }
+    bool cached(unsigned r) const { return r < 8 && cache_of_[r] >= 0; }
+    x86::Gp host_reg(unsigned r) const { return kCacheRegs[size_t(cache_of_[r])]; }
+    // A general register operand as an instruction operand: its host copy
+    // when it has one, else its CpuState slot.
+    Operand_ reg_src(const Operand& op) const {
+        if (op.reg_class == RegClass::kGpr && cached(op.reg)) return sized(host_reg(op.reg), op.size);
+        return reg_slot(op);
+    }
+    Operand_ gpr_src(unsigned r, unsigned size) const {
+        if (cached(r)) return sized(host_reg(r), size);
+        return gpr_slot(r, size);
+    }
+    // After a store into the slot of guest register r by other means than
+    // store_reg (a byte or word write, SETcc): its copy follows.
+    void refresh(unsigned r) {
+        if (cached(r)) a_.mov(host_reg(r), gpr_slot(r, 8));
+    }
+    void mov_from(const x86::Gp& dst, const Operand_& src) { a_.emit(x86::Inst::kIdMov, dst, src); }
+
+    // A helper step ran: the entry's assumptions no longer hold for what
+    // follows in this block.
+    void forget_assumptions() { assumptions_hold_ = false; }
+
+    // EIP at the block's entry, in the frame.
+    static x86::Mem entry_rip() { return x86::qword_ptr(x86::rsp, 8); }
+    // dst = that EIP + offset (a 32-bit dst wraps it), flags untouched.
+    void entry_rip_plus(const x86::Gp& dst, int32_t offset) {
+        a_.mov(dst.r64(), entry_rip());
+        a_.lea(dst, x86::ptr(dst.r64(), offset));
+    }
+
+    // The flags register into CpuState, before anything outside the block
+    // reads them (a helper, the dispatcher, the next block's entry).
+    void sync_flags() { a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags); }
 
     // s.rip = (entry + offset) & ip_mask
     void store_rip(uint32_t offset) {
-        a_.lea(x86::eax, x86::ptr(kEntryRip, int32_t(offset)));
+        entry_rip_plus(x86::eax, int32_t(offset));
         if (ip_mask_ == 0xffff) a_.movzx(x86::eax, x86::ax);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
     }
@@ -373,6 +537,7 @@ public:
         if (!rip_current) store_rip(offset);
         call_step(insn);
         a_.jz(exit_with(inline_before));
+        forget_assumptions();
     }
 
     void inline_insn(const DecodedInsn& insn, Form form, bool store_flags, uint32_t offset, unsigned inline_before,
@@ -394,16 +559,16 @@ public:
         case Form::kMovExtend: emit_move_extend(insn); break;
         case Form::kLoad:
             mem_address(insn, op[1], false, slow);
-            a_.mov(sized(x86::rax, op[0].size), x86::ptr(x86::r13, 0, op[0].size));
+            a_.mov(sized(x86::rax, op[0].size), x86::ptr(kHost, 0, op[0].size));
             store_reg(op[0], x86::rax);
             break;
         case Form::kStore:
             mem_address(insn, op[0], true, slow);
             if (op[1].kind == OpKind::kImm) {
-                a_.mov(x86::ptr(x86::r13, 0, op[0].size), sized_imm(op[1].imm, op[0].size));
+                a_.mov(x86::ptr(kHost, 0, op[0].size), sized_imm(op[1].imm, op[0].size));
             } else {
-                a_.mov(sized(x86::rax, op[0].size), reg_slot(op[1]));
-                a_.mov(x86::ptr(x86::r13, 0, op[0].size), sized(x86::rax, op[0].size));
+                mov_from(sized(x86::rax, op[0].size), reg_src(op[1]));
+                a_.mov(x86::ptr(kHost, 0, op[0].size), sized(x86::rax, op[0].size));
             }
             break;
         case Form::kAluLoad: emit_alu(insn, store_flags, slow); break;
@@ -416,6 +581,7 @@ public:
             load_guest_flags();
             a_.set(x86::CondCode(insn.opcode & 0xf), x86::al);
             a_.mov(reg_slot(op[0]), x86::al);
+            refresh(op[0].reg);
             break;
         case Form::kCmov:
         case Form::kCmovLoad: {
@@ -424,25 +590,30 @@ public:
             const x86::Gp d = sized(x86::rdx, op[0].size), v = sized(x86::r8, op[0].size);
             if (form == Form::kCmovLoad) {
                 mem_address(insn, op[1], false, slow);
-                a_.mov(v, x86::ptr(x86::r13, 0, op[0].size));
+                a_.mov(v, x86::ptr(kHost, 0, op[0].size));
             } else {
-                a_.mov(v, reg_slot(op[1]));
+                mov_from(v, reg_src(op[1]));
             }
             load_guest_flags();
-            a_.mov(d, reg_slot(op[0]));
+            mov_from(d, reg_src(op[0]));
             a_.cmov(x86::CondCode(insn.opcode & 0xf), d, v);
             store_reg(op[0], x86::rdx);
             break;
         }
         case Form::kExtendLoad:
             mem_address(insn, op[1], false, slow);
-            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, x86::ptr(x86::r13, 0, op[1].size));
-            else a_.movsx(x86::eax, x86::ptr(x86::r13, 0, op[1].size));
+            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, x86::ptr(kHost, 0, op[1].size));
+            else a_.movsx(x86::eax, x86::ptr(kHost, 0, op[1].size));
             store_reg(op[0], x86::rax);
             break;
         case Form::kPop: emit_pop(insn, slow); break;
         case Form::kCall: emit_call(insn, offset + insn.length, slow, targets); break;
         case Form::kRet: emit_ret(insn, slow, targets.retired); break;
+        case Form::kJmpIndirect:
+        case Form::kCallIndirect: emit_near_indirect(insn, form == Form::kCallIndirect, offset, slow, targets.retired); break;
+        case Form::kFlagOp: emit_flag_op(insn); break;
+        case Form::kMulAcc:
+        case Form::kMulAccMem: emit_mul_acc(insn, store_flags, slow); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -454,16 +625,17 @@ public:
     // the paging mode, so the jump cache may find the next block.
     void finish(uint32_t end_offset, bool rip_current, unsigned inline_total, bool mode_kept) {
         if (!rip_current) store_rip(end_offset);
+        sync_flags();
         retire(inline_total);
         if (mode_kept) jump_to_stored_eip();
         a_.bind(done_);
         a_.xor_(x86::eax, x86::eax);
         a_.bind(epilogue_);
-        a_.add(x86::rsp, 8);
+        a_.add(x86::rsp, kFrameBytes);
         a_.pop(kPageFlags);
         a_.pop(kRamBase);
         a_.pop(x86::r13);
-        a_.pop(kEntryRip);
+        a_.pop(x86::r12);
         a_.pop(kCpu);
         a_.pop(kState);
         a_.ret();
@@ -508,11 +680,14 @@ private:
 
     // jit_step(cpu, insn, ip_mask, counters); ZF set when the block must end.
     void call_step(const DecodedInsn& insn) {
+        sync_flags();
         a_.mov(x86::rdi, kCpu);
         a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
         a_.mov(x86::rdx, Imm(ip_mask_));
         a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
         a_.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
+        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+        reload_cached();
         a_.test(x86::al, x86::al);
     }
 
@@ -542,9 +717,9 @@ private:
     // segment, wrapped to the address size) in edx.
     void effective_address(const DecodedInsn& insn, const Operand& m) {
         a_.mov(x86::edx, Imm(uint32_t(uint64_t(m.disp))));
-        if (m.base != kNoReg) a_.add(x86::edx, gpr_slot(m.base, 4));
+        if (m.base != kNoReg) a_.emit(x86::Inst::kIdAdd, x86::edx, gpr_src(m.base, 4));
         if (m.index != kNoReg) {
-            a_.mov(x86::ecx, gpr_slot(m.index, 4));
+            mov_from(x86::ecx, gpr_src(m.index, 4));
             if (m.scale_shift) a_.shl(x86::ecx, Imm(m.scale_shift));
             a_.add(x86::edx, x86::ecx);
         }
@@ -554,7 +729,7 @@ private:
     // The inline fast path of a guest data access (after v86's
     // gen_safe_read/write): the segment checks, the software-TLB lookup and
     // the RAM page checks, each failing to `slow`; on success the host
-    // address is in r13 and, for a store, the page is marked dirty. The one
+    // address is in kHost and, for a store, the page is marked dirty. The one
     // place that decides between the fast and the slow path.
     void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
         effective_address(insn, m);
@@ -564,45 +739,77 @@ private:
     // The same for the offset in edx in segment `seg_index`.
     void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
         const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
-        a_.movzx(x86::eax, x86::word_ptr(kState, seg + kSegAttr));
-        a_.and_(x86::eax, Imm(write ? kSegWriteMask : kSegReadMask));
-        a_.cmp(x86::eax, Imm(write ? kSegWriteWant : kSegReadWant));
-        a_.jne(slow);
-        a_.lea(x86::rcx, x86::ptr(x86::rdx, int32_t(size - 1)));
-        a_.mov(x86::eax, x86::dword_ptr(kState, seg + kSegLimit));
-        a_.cmp(x86::rcx, x86::rax);
-        a_.ja(slow);
-        a_.add(x86::edx, x86::dword_ptr(kState, seg + kSegBase));  // linear, wrapped to 32 bits
-        // The access inside one page.
-        a_.mov(x86::eax, x86::edx);
-        a_.and_(x86::eax, Imm(kPageSize - 1));
-        a_.cmp(x86::eax, Imm(kPageSize - size));
-        a_.ja(slow);
+        const bool assumed = assumptions_hold_;
+        if (!(assumed && (assumed_.flat_segments & (1u << seg_index)))) {
+            a_.movzx(x86::eax, x86::word_ptr(kState, seg + kSegAttr));
+            a_.and_(x86::eax, Imm(write ? kSegWriteMask : kSegReadMask));
+            a_.cmp(x86::eax, Imm(write ? kSegWriteWant : kSegReadWant));
+            a_.jne(slow);
+            a_.lea(x86::rcx, x86::ptr(x86::rdx, int32_t(size - 1)));
+            a_.mov(x86::eax, x86::dword_ptr(kState, seg + kSegLimit));
+            a_.cmp(x86::rcx, x86::rax);
+            a_.ja(slow);
+            a_.add(x86::edx, x86::dword_ptr(kState, seg + kSegBase));  // linear, wrapped to 32 bits
+        }
+        // (A flat segment: linear = offset. An access that runs past 4 GiB
+        // also crosses a page, which the checks below send to `slow`.)
+        const AccessKind kind = write ? AccessKind::kWrite : AccessKind::kRead;
+        Label have_page = a_.newLabel();
+        if (assumed && assumed_.paging) {
+            // The TLB entry of the access's first page, whose tag for this
+            // kind and the block's CPL must equal the VPN of its last byte:
+            // an access that crosses a page never matches (the entry's tag
+            // has the first page's index bits).
+            static_assert(Tlb::kEntryBytes == 40, "the index scaling below is *5*8");
+            const int32_t entries = in_cpu(cpu_.tlb().entries_data(), 0).offset();
+            a_.lea(x86::ecx, x86::ptr(x86::edx, int32_t(size - 1)));
+            a_.shr(x86::ecx, Imm(kPageShift));
+            a_.mov(x86::eax, x86::edx);
+            a_.shr(x86::eax, Imm(kPageShift));
+            a_.and_(x86::eax, Imm(Tlb::kEntries - 1));
+            a_.lea(x86::eax, x86::ptr(x86::rax, x86::rax, 2));
+            const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, assumed_.cpl == 3));
+            a_.cmp(x86::dword_ptr(kCpu, x86::rax, 3, entries + tag), x86::ecx);
+            a_.jne(slow);
+            a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 3, entries + int32_t(Tlb::kPhysPageOffset)));
+        } else {
+            // The access inside one page.
+            a_.mov(x86::eax, x86::edx);
+            a_.and_(x86::eax, Imm(kPageSize - 1));
+            a_.cmp(x86::eax, Imm(kPageSize - size));
+            a_.ja(slow);
+        }
         // Paging off: physical = linear with the A20 mask.
-        Label paged = a_.newLabel(), have_page = a_.newLabel();
-        a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
-        a_.jnz(paged);
-        a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(ram_.a20_mask)));
-        a_.and_(x86::edx, x86::dword_ptr(x86::rax));
-        a_.mov(x86::eax, x86::edx);
-        a_.shr(x86::eax, Imm(kPageShift));
-        a_.jmp(have_page);
+        Label paged = a_.newLabel();
+        if (!assumed) {
+            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+            a_.jnz(paged);
+        }
+        if (!(assumed && assumed_.paging)) {
+            a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(ram_.a20_mask)));
+            a_.and_(x86::edx, x86::dword_ptr(x86::rax));
+            a_.mov(x86::eax, x86::edx);
+            a_.shr(x86::eax, Imm(kPageShift));
+            a_.jmp(have_page);
+        }
         // TLB: the tag for this access kind and privilege equals the VPN.
         a_.bind(paged);
-        a_.mov(x86::eax, x86::edx);
-        a_.shr(x86::eax, Imm(kPageShift));
-        a_.mov(x86::ecx, x86::eax);
-        a_.and_(x86::ecx, Imm(Tlb::kEntries - 1));
-        a_.imul(x86::ecx, x86::ecx, Imm(int32_t(Tlb::kEntryBytes)));
-        a_.lea(x86::r8, in_cpu(cpu_.tlb().entries_data(), 0));
-        a_.add(x86::r8, x86::rcx);
-        a_.xor_(x86::ecx, x86::ecx);
-        a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(3));
-        a_.sete(x86::cl);  // user access: the tag one slot on
-        const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(write ? AccessKind::kWrite : AccessKind::kRead, false));
-        a_.cmp(x86::dword_ptr(x86::r8, x86::rcx, 2, tag), x86::eax);
-        a_.jne(slow);
-        a_.mov(x86::eax, x86::dword_ptr(x86::r8, int32_t(Tlb::kPhysPageOffset)));
+        if (!assumed) {
+            a_.mov(x86::eax, x86::edx);
+            a_.shr(x86::eax, Imm(kPageShift));
+            a_.mov(x86::ecx, x86::eax);
+            a_.and_(x86::ecx, Imm(Tlb::kEntries - 1));
+            a_.imul(x86::ecx, x86::ecx, Imm(int32_t(Tlb::kEntryBytes)));
+            a_.lea(x86::r8, in_cpu(cpu_.tlb().entries_data(), 0));
+            a_.add(x86::r8, x86::rcx);
+            a_.xor_(x86::ecx, x86::ecx);
+            a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(3));
+            a_.sete(x86::cl);  // user access: the tag one slot on
+            const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, false));
+            a_.cmp(x86::dword_ptr(x86::r8, x86::rcx, 2, tag), x86::eax);
+            a_.jne(slow);
+            a_.mov(x86::eax, x86::dword_ptr(x86::r8, int32_t(Tlb::kPhysPageOffset)));
+        }
         a_.bind(have_page);
         // Plain RAM (and, for a store, no decoded code on the page).
         a_.cmp(x86::rax, Imm(int64_t(ram_.pages)));
@@ -616,32 +823,39 @@ private:
         a_.or_(x86::rax, x86::rdx);
         if (write && journal_stores_) {
             // -accel jit,verify=on: the store goes into the verifier's journal.
-            a_.mov(x86::r13, x86::rax);
+            a_.push(x86::rax);
+            a_.push(x86::rax);  // twice: the stack stays 16-byte aligned
             a_.mov(x86::rdi, Imm(reinterpret_cast<uint64_t>(&cpu_.memory())));
             a_.mov(x86::rsi, x86::rax);
             a_.mov(x86::edx, Imm(size));
             a_.call(Imm(reinterpret_cast<uint64_t>(&jit_journal_store)));
-            a_.mov(x86::rax, x86::r13);
+            a_.pop(x86::rax);
+            a_.pop(x86::rax);
+            reload_cached();
         }
-        a_.lea(x86::r13, x86::ptr(kRamBase, x86::rax));
+        a_.lea(kHost, x86::ptr(kRamBase, x86::rax));
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as
     // Cpu::set_reg does; narrower writes keep the rest.
     void store_reg(const Operand& dst, const x86::Gp& value64) {
-        if (dst.size == 4 && dst.reg_class == RegClass::kGpr)
+        if (dst.size == 4 && dst.reg_class == RegClass::kGpr) {
             a_.mov(gpr_slot(dst.reg, 8), value64.r64());
-        else
+            if (cached(dst.reg)) a_.mov(host_reg(dst.reg), value64.r64());
+        } else {
             a_.mov(reg_slot(dst), sized(value64, dst.size));
+            refresh(dst.reg);
+        }
     }
 
     void capture_flags(uint32_t mask) {
-        // Host EFLAGS -> the guest's arithmetic flags in `mask`.
+        // Host EFLAGS -> the guest's arithmetic flags in `mask`:
+        // kFlags ^= (host ^ kFlags) & mask.
         a_.pushfq();
         a_.pop(x86::rcx);
+        a_.xor_(x86::rcx, kFlags);
         a_.and_(x86::ecx, Imm(int32_t(mask)));
-        a_.and_(x86::qword_ptr(kState, kFlagsOffset), Imm(int32_t(~mask)));
-        a_.or_(x86::qword_ptr(kState, kFlagsOffset), x86::rcx);
+        a_.xor_(kFlags, x86::rcx);
     }
 
     void emit_mov(const Operand& dst, const Operand& src) {
@@ -650,7 +864,7 @@ private:
             if (dst.size == 4) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
             else a_.mov(v, sized_imm(src.imm, dst.size));
         } else {
-            a_.mov(v, reg_slot(src));
+            mov_from(v, reg_src(src));
         }
         store_reg(dst, x86::rax);
     }
@@ -667,22 +881,22 @@ private:
         const bool dst_mem = dst.kind == OpKind::kMem;
         if (dst_mem) {
             mem_address(insn, dst, !read_only, slow);
-            a_.mov(d, x86::ptr(x86::r13, 0, size));
+            a_.mov(d, x86::ptr(kHost, 0, size));
         } else if (src.kind == OpKind::kMem) {
             mem_address(insn, src, false, slow);
-            a_.mov(d, reg_slot(dst));
+            mov_from(d, reg_src(dst));
         } else {
-            a_.mov(d, reg_slot(dst));
+            mov_from(d, reg_src(dst));
         }
         // The source always in a register, as in the interpreter: flags the
         // SDM leaves undefined may differ between an instruction's forms.
-        if (src.kind == OpKind::kMem) a_.mov(s, x86::ptr(x86::r13, 0, size));
+        if (src.kind == OpKind::kMem) a_.mov(s, x86::ptr(kHost, 0, size));
         else if (src.kind == OpKind::kImm) a_.mov(s, sized_imm(src.imm, size));
-        else a_.mov(s, reg_slot(src));
+        else mov_from(s, reg_src(src));
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
         // other flags are all written by the instruction itself).
         if (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB)
-            a_.bt(x86::dword_ptr(kState, kFlagsOffset), Imm(0));
+            a_.bt(kFlags.r32(), Imm(0));
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_ADD: a_.add(d, s); break;
         case ZYDIS_MNEMONIC_ADC: a_.adc(d, s); break;
@@ -697,7 +911,7 @@ private:
         fused_setcc();
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
         if (!read_only) {
-            if (dst_mem) a_.mov(x86::ptr(x86::r13, 0, size), d);
+            if (dst_mem) a_.mov(x86::ptr(kHost, 0, size), d);
             else store_reg(dst, x86::rax);
         }
         if (store_flags) capture_flags(flags::ARITH);
@@ -705,7 +919,7 @@ private:
 
     void fused_setcc() {
         if (!fuse_cc_) return;
-        a_.set(x86::CondCode(*fuse_cc_), x86::r9b);
+        a_.set(x86::CondCode(*fuse_cc_), x86::r8b);
         fuse_cc_.reset();
         branch_fused_ = true;
     }
@@ -714,7 +928,7 @@ private:
     // (slow, and it would load TF/AC/DF): SAHF takes SF ZF AF PF CF from
     // AH, and OF comes from an ADD that overflows exactly when it is set.
     void load_guest_flags() {
-        a_.mov(x86::eax, x86::dword_ptr(kState, kFlagsOffset));
+        a_.mov(x86::eax, kFlags.r32());
         a_.mov(x86::ecx, x86::eax);
         a_.and_(x86::ecx, Imm(int32_t(flags::OF)));
         a_.shl(x86::ecx, Imm(31 - 11));  // OF (bit 11) to bit 31
@@ -729,12 +943,12 @@ private:
         const Operand& dst = insn.ops[0];
         const Operand& count = insn.ops[1];
         const x86::Gp d = sized(x86::rdx, dst.size);
-        load_guest_flags();
+        if (store_flags || reads_carry(insn)) load_guest_flags();
         // The count in CL even when it is an immediate, as the interpreter
         // runs it: OF after a multi-bit rotate differs between the forms.
         if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
-        else a_.mov(x86::cl, gpr_slot(kRcx, 1));
-        a_.mov(d, reg_slot(dst));
+        else mov_from(x86::cl, gpr_src(kRcx, 1));
+        mov_from(d, reg_src(dst));
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_SHL: a_.shl(d, x86::cl); break;
         case ZYDIS_MNEMONIC_SHR: a_.shr(d, x86::cl); break;
@@ -753,13 +967,13 @@ private:
         const Operand& dst = insn.ops[0];
         const x86::Gp d = sized(x86::rdx, dst.size);
         const x86::Gp b = sized(x86::r8, dst.size);
-        load_guest_flags();
+        if (store_flags) load_guest_flags();
         // Register to register, the interpreter's form (see emit_shift).
         if (insn.num_ops == 2) {
-            a_.mov(d, reg_slot(dst));
-            a_.mov(b, reg_slot(insn.ops[1]));
+            mov_from(d, reg_src(dst));
+            mov_from(b, reg_src(insn.ops[1]));
         } else {
-            a_.mov(d, reg_slot(insn.ops[1]));
+            mov_from(d, reg_src(insn.ops[1]));
             a_.mov(b, sized_imm(insn.ops[2].imm, dst.size));
         }
         a_.imul(d, b);
@@ -779,14 +993,14 @@ private:
         }
         Label not_taken = a_.newLabel();
         if (conditional && branch_fused_) {
-            a_.test(x86::r9b, x86::r9b);
+            a_.test(x86::r8b, x86::r8b);
             a_.jz(not_taken);
         } else if (conditional) {
             load_guest_flags();
             a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
         }
         const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
-        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        entry_rip_plus(x86::eax, disp);
         if (insn.opsize == 2) a_.movzx(x86::eax, x86::ax);
         a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
         a_.ja(slow);
@@ -800,19 +1014,26 @@ private:
     }
 
     // The stack slot a 4-byte push writes (`push`) or a pop reads, through
-    // the fast path: its host address in r13. Only for a 32-bit stack
+    // the fast path: its host address in kHost. Only for a 32-bit stack
     // (SS.B); else, and whenever the fast path does not apply, `slow`.
     void stack_access(bool push, const Label& slow) {
         const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
         a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
         a_.jz(slow);
-        a_.mov(x86::edx, gpr_slot(kRsp, 4));
+        mov_from(x86::edx, gpr_src(kRsp, 4));
         if (push) a_.sub(x86::edx, Imm(4));
         mem_access(kSs, 4, push, slow);
     }
 
     // ESP += delta, in its low 32 bits only (a 32-bit stack's mask).
-    void adjust_esp(int32_t delta) { a_.add(gpr_slot(kRsp, 4), Imm(delta)); }
+    void adjust_esp(int32_t delta) {
+        if (!cached(kRsp)) {
+            a_.add(gpr_slot(kRsp, 4), Imm(delta));
+            return;
+        }
+        a_.add(host_reg(kRsp).r32(), Imm(delta));
+        a_.mov(gpr_slot(kRsp, 4), host_reg(kRsp).r32());
+    }
 
     void emit_push(const DecodedInsn& insn, const Label& slow) {
         const Operand& src = insn.ops[0];
@@ -823,25 +1044,25 @@ private:
             // Nothing is committed before the store: either access failing
             // sends the whole instruction to the helper.
             mem_address(insn, src, false, slow);
-            a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+            a_.mov(x86::eax, x86::dword_ptr(kHost));
             a_.mov(x86::dword_ptr(x86::rsp), x86::eax);
             stack_access(true, slow);
             a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
-            a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+            a_.mov(x86::dword_ptr(kHost), x86::eax);
             adjust_esp(-4);
             return;
         }
         stack_access(true, slow);
         // The value after the address: PUSH ESP pushes ESP before the push.
         if (src.kind == OpKind::kImm) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
-        else a_.mov(x86::eax, reg_slot(src));
-        a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+        else mov_from(x86::eax, reg_src(src));
+        a_.mov(x86::dword_ptr(kHost), x86::eax);
         adjust_esp(-4);
     }
 
     void emit_pop(const DecodedInsn& insn, const Label& slow) {
         stack_access(false, slow);
-        a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+        a_.mov(x86::eax, x86::dword_ptr(kHost));
         adjust_esp(4);
         store_reg(insn.ops[0], x86::rax);  // after ESP: POP ESP keeps the value
     }
@@ -854,14 +1075,14 @@ private:
             return;
         }
         const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
-        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        entry_rip_plus(x86::eax, disp);
         a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
         a_.ja(slow);
         stack_access(true, slow);
-        a_.lea(x86::eax, x86::ptr(kEntryRip, int32_t(next_offset)));
-        a_.mov(x86::dword_ptr(x86::r13), x86::eax);
+        entry_rip_plus(x86::eax, int32_t(next_offset));
+        a_.mov(x86::dword_ptr(kHost), x86::eax);
         adjust_esp(-4);
-        a_.lea(x86::eax, x86::ptr(kEntryRip, disp));
+        entry_rip_plus(x86::eax, disp);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
     }
@@ -875,13 +1096,95 @@ private:
         }
         const uint32_t release = insn.num_ops > 0 && insn.ops[0].kind == OpKind::kImm ? uint32_t(insn.ops[0].imm & 0xffff) : 0;
         stack_access(false, slow);
-        a_.mov(x86::eax, x86::dword_ptr(x86::r13));
+        a_.mov(x86::eax, x86::dword_ptr(kHost));
         a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
         a_.ja(slow);
         adjust_esp(int32_t(4 + release));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        sync_flags();
         retire(retired);
         jump_through_cache();
+    }
+
+    // A 32-bit register or memory operand into dst (memory through the
+    // fast path, falling back to `slow`).
+    void load_rm32(const DecodedInsn& insn, const Operand& op, const x86::Gp& dst, const Label& slow) {
+        if (op.kind == OpKind::kMem) {
+            mem_address(insn, op, false, slow);
+            a_.mov(dst, x86::dword_ptr(kHost));
+        } else {
+            mov_from(dst, reg_src(op));
+        }
+    }
+
+    // JMP r/m32, CALL r/m32: the target read (through the fast path for
+    // memory), checked against the CS limit, for CALL the return address
+    // pushed, then on through the jump cache. Nothing is committed before
+    // every check passed: any failure runs the whole instruction as a
+    // helper step.
+    void emit_near_indirect(const DecodedInsn& insn, bool call, uint32_t offset, const Label& slow, unsigned retired) {
+        if (ip_mask_ == 0xffff) {
+            a_.jmp(slow);
+            return;
+        }
+        load_rm32(insn, insn.ops[0], x86::eax, slow);
+        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.ja(slow);
+        if (call) {
+            // The target waits in the frame's scratch slot while the push
+            // clobbers the scratch registers.
+            a_.mov(x86::dword_ptr(x86::rsp), x86::eax);
+            stack_access(true, slow);
+            entry_rip_plus(x86::eax, int32_t(offset + insn.length));
+            a_.mov(x86::dword_ptr(kHost), x86::eax);
+            adjust_esp(-4);
+            a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
+        }
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        sync_flags();
+        retire(retired);
+        jump_through_cache();
+    }
+
+    // MUL/IMUL r/m32 (EDX:EAX = EAX * src) and DIV r/m32 (EAX, EDX =
+    // EDX:EAX / src): the host's own instruction. A divisor of zero or a
+    // quotient too wide (EDX >= divisor) is #DE: the helper's business.
+    void emit_mul_acc(const DecodedInsn& insn, bool store_flags, const Label& slow) {
+        load_rm32(insn, insn.ops[0], x86::r8d, slow);
+        const bool divide = insn.mnemonic == ZYDIS_MNEMONIC_DIV;
+        if (divide) {
+            mov_from(x86::edx, gpr_src(kRdx, 4));
+            a_.cmp(x86::edx, x86::r8d);
+            a_.jae(slow);
+        }
+        if (store_flags) load_guest_flags();  // (clobbers eax and ecx)
+        mov_from(x86::eax, gpr_src(kRax, 4));
+        if (divide) mov_from(x86::edx, gpr_src(kRdx, 4));
+        switch (insn.mnemonic) {
+        case ZYDIS_MNEMONIC_MUL: a_.mul(x86::r8d); break;
+        case ZYDIS_MNEMONIC_IMUL: a_.imul(x86::r8d); break;
+        default: a_.div(x86::r8d); break;
+        }
+        Operand reg;
+        reg.kind = OpKind::kReg;
+        reg.size = 4;
+        reg.reg_class = RegClass::kGpr;
+        reg.reg = kRdx;
+        store_reg(reg, x86::rdx);
+        reg.reg = kRax;
+        store_reg(reg, x86::rax);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // CLC/STC/CMC/CLD/STD, on the flags register.
+    void emit_flag_op(const DecodedInsn& insn) {
+        switch (insn.mnemonic) {
+        case ZYDIS_MNEMONIC_CLC: a_.and_(kFlags, Imm(int32_t(~flags::CF))); break;
+        case ZYDIS_MNEMONIC_STC: a_.or_(kFlags, Imm(int32_t(flags::CF))); break;
+        case ZYDIS_MNEMONIC_CMC: a_.xor_(kFlags, Imm(int32_t(flags::CF))); break;
+        case ZYDIS_MNEMONIC_CLD: a_.and_(kFlags, Imm(int32_t(~flags::DF))); break;
+        default: a_.or_(kFlags, Imm(int32_t(flags::DF))); break;  // STD
+        }
     }
 
     // EIP (in eax and stored) known only now: the jump cache's entry for
@@ -938,6 +1241,7 @@ private:
     // instructions, then either a chainable jump (target_phys known) or the
     // plain exit.
     void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
+        sync_flags();
         retire(retired);
         if (!target_phys || !last_exit_) {
             jump_to_stored_eip();
@@ -946,7 +1250,8 @@ private:
         Label site = a_.newLabel(), stub = a_.newLabel();
         a_.bind(site);
         a_.long_().jmp(stub);  // rel32, so that it can be patched
-        chain_sites_.emplace_back(site, *target_phys);
+        // A helper step may have changed what the entry checked.
+        chain_sites_.push_back(ChainSiteLabel{site, *target_phys, assumptions_hold_ ? assumed_ : EntryState{}});
         chain_stubs_.emplace_back(site, stub);
     }
 
@@ -958,9 +1263,9 @@ private:
         const x86::Gp d = sized(x86::rax, dst.size);
         if (mem) {
             mem_address(insn, dst, true, slow);
-            a_.mov(d, x86::ptr(x86::r13, 0, dst.size));
+            a_.mov(d, x86::ptr(kHost, 0, dst.size));
         } else {
-            a_.mov(d, reg_slot(dst));
+            mov_from(d, reg_src(dst));
         }
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_INC: a_.inc(d); break;
@@ -969,7 +1274,7 @@ private:
         default: a_.not_(d); break;
         }
         fused_setcc();
-        if (mem) a_.mov(x86::ptr(x86::r13, 0, dst.size), d);
+        if (mem) a_.mov(x86::ptr(kHost, 0, dst.size), d);
         else store_reg(dst, x86::rax);
         const uint32_t w = flags_written(insn, Form::kUnary);
         if (store_flags && w) capture_flags(w);
@@ -982,8 +1287,8 @@ private:
 
     void emit_move_extend(const DecodedInsn& insn) {
         const Operand& src = insn.ops[1];
-        if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, reg_slot(src));
-        else a_.movsx(x86::eax, reg_slot(src));
+        a_.emit(insn.mnemonic == ZYDIS_MNEMONIC_MOVZX ? x86::Inst::kIdMovzx : x86::Inst::kIdMovsx, x86::eax,
+                reg_src(src));
         store_reg(insn.ops[0], x86::rax);
     }
 
@@ -996,9 +1301,16 @@ private:
     ChainHooks hooks_;
     std::optional<unsigned> fuse_cc_;
     bool branch_fused_ = false;
+    EntryState assumed_;
+    bool assumptions_hold_ = true;
+    // Host registers that hold copies of guest registers (caller-saved:
+    // reloaded after every call), and which guest register each holds.
+    static constexpr std::array<x86::Gp, 5> kCacheRegs{x86::rsi, x86::rdi, x86::r9, x86::r10, x86::r12};
+    static constexpr int32_t kFrameBytes = 24;
+    std::array<int8_t, 8> cache_of_{-1, -1, -1, -1, -1, -1, -1, -1};
     PhysicalMemory::FastPathView ram_;
-    Label epilogue_, done_, bail_, chain_entry_;
-    std::vector<std::pair<Label, uint64_t>> chain_sites_;
+    Label epilogue_, done_, bail_, chain_entry_, fast_entry_;
+    std::vector<ChainSiteLabel> chain_sites_;
     std::vector<std::pair<Label, Label>> chain_stubs_;
     std::vector<std::pair<unsigned, Label>> exits_;
     std::vector<SlowPath> slow_paths_;
@@ -1024,7 +1336,14 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             continue;
         }
         const uint32_t w = flags_written(block.insns[i], forms[i]);
-        store_flags[i] = ((passes_flags_through(forms[i]) ? flags::ARITH : w) & live) != 0;
+        if (passes_flags_through(forms[i])) {
+            // Computed at all only when a flag is live after it; then it
+            // takes every flag in and puts every flag out.
+            store_flags[i] = (flags::ARITH & live) != 0;
+            live = store_flags[i] ? flags::ARITH : (live & ~w) | flags_read(block.insns[i], forms[i]);
+            continue;
+        }
+        store_flags[i] = (w & live) != 0;
         live = (live & ~w) | flags_read(block.insns[i], forms[i]);
     }
     // (A memory form's fallback is a helper step: flags_read() says it
@@ -1044,7 +1363,53 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_);
     uint32_t block_bytes = 0;
     for (const DecodedInsn& insn : block.insns) block_bytes += insn.length;
-    e.prologue(unsigned(n), block_bytes);
+    // The entry state this block is translated for (it is about to run in
+    // it), and the segments its inline accesses use that are flat now.
+    EntryState assumed;
+    const SegmentCache& cs = cpu_.s.seg[kCs];
+    assumed.known = cs.base == 0 && cs.limit == 0xffffffffu;
+    assumed.cpl = cpu_.s.cpl;
+    assumed.paging = cpu_.s.cr0 & cr0::PG;
+    for (size_t i = 0; i < n; i++) {
+        if (!touches_memory(forms[i])) continue;
+        assumed.checked = true;
+        uint8_t used = 0;
+        for (unsigned k = 0; k < block.insns[i].num_ops; k++)
+            if (block.insns[i].ops[k].kind == OpKind::kMem) used |= uint8_t(1u << block.insns[i].ops[k].seg);
+        if (uses_stack(forms[i]))
+            used |= uint8_t(1u << kSs);
+        for (unsigned seg = 0; seg < kNumSegRegs; seg++)
+            if ((used & (1u << seg)) && segment_is_flat(cpu_.s.seg[seg])) assumed.flat_segments |= uint8_t(1u << seg);
+    }
+    // Registers read at least twice by inline instructions get host copies,
+    // the most read first.
+    {
+        std::array<unsigned, 8> reads{};
+        for (size_t i = 0; i < n; i++) {
+            if (forms[i] == Form::kHelper) continue;
+            const DecodedInsn& insn = block.insns[i];
+            for (unsigned k = 0; k < insn.num_ops; k++) {
+                const Operand& op = insn.ops[k];
+                if (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg < 8) reads[op.reg]++;
+                if (op.kind == OpKind::kMem) {
+                    if (op.base < 8) reads[op.base]++;
+                    if (op.index < 8) reads[op.index]++;
+                }
+            }
+            if (uses_stack(forms[i]))
+                reads[kRsp] += 2;
+        }
+        std::array<bool, 8> wanted{};
+        for (unsigned slot = 0; slot < 5; slot++) {
+            unsigned best = 8;
+            for (unsigned r = 0; r < 8; r++)
+                if (!wanted[r] && reads[r] >= 2 && (best == 8 || reads[r] > reads[best])) best = r;
+            if (best == 8) break;
+            wanted[best] = true;
+        }
+        e.cache_registers(wanted);
+    }
+    e.prologue(unsigned(n), block_bytes, assumed);
     // Chaining: 32-bit code, the block on one page, targets on that page.
     const bool may_chain = hooks_.last_exit && ip_mask == 0xffffffffull && block.first_page == block.last_page;
     auto same_page = [&](int64_t delta) -> std::optional<uint64_t> {
@@ -1083,7 +1448,8 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             rip_current = true;  // the step left EIP at the next instruction
         } else {
             ExitTargets targets;
-            if (forms[i] == Form::kCall || forms[i] == Form::kRet) {
+            if (forms[i] == Form::kCall || forms[i] == Form::kRet || forms[i] == Form::kJmpIndirect ||
+                forms[i] == Form::kCallIndirect) {
                 targets.retired = inline_count + 1;
                 if (forms[i] == Form::kCall)
                     targets.taken = same_page(int64_t(offset + insn.length) + int64_t(insn.ops[0].imm));
@@ -1098,7 +1464,7 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             e.inline_insn(insn, forms[i], store_flags[i], offset, inline_count, targets);
             inline_count++;
             // Branches, calls and returns set EIP themselves.
-            rip_current = forms[i] == Form::kBranch || forms[i] == Form::kCall || forms[i] == Form::kRet;
+            rip_current = sets_eip(forms[i]);
         }
         offset += insn.length;
     }
@@ -1123,8 +1489,10 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     out.fn = reinterpret_cast<BlockFn>(fn);
     out.code_size = code.codeSize();
     out.chain_entry = uint32_t(code.labelOffsetFromBase(e.chain_entry()));
-    for (const auto& [site, target] : e.chain_sites())
-        out.chain_sites.push_back(ChainSite{uint32_t(code.labelOffsetFromBase(site)), target});
+    out.fast_entry = uint32_t(code.labelOffsetFromBase(e.fast_entry()));
+    out.entry_state = assumed;
+    for (const auto& c : e.chain_sites())
+        out.chain_sites.push_back(ChainSite{uint32_t(code.labelOffsetFromBase(c.site)), c.target_phys, c.state});
     if (want_listing) out.listing = listing.data();
     return out;
 }

@@ -4,9 +4,16 @@
 //
 //     void block(Cpu* cpu, CpuState* s);
 //
-// rbx holds the CpuState, rbp the Cpu, r12 the EIP the block was entered
-// at (blocks are keyed by physical address, so the same code serves every
-// virtual alias and CS base: EIP-relative values are computed from r12).
+// rbx holds the CpuState, rbp the Cpu; the frame holds the EIP the block
+// was entered at (blocks are keyed by physical address, so the same code
+// serves every virtual alias and CS base: EIP-relative values are computed
+// from it). Up to five guest registers read often in a block have copies
+// in host registers (write-through, reloaded after every call).
+//
+// A block with inline memory accesses is translated for the CPL, paging
+// mode and flat segments of its first run; its entry checks them once and
+// refuses (the interpreter runs it) when they differ, so that each access
+// skips those checks.
 //
 // Each guest instruction is either emitted inline (integer work whose
 // semantics are the host's own instruction: MOV, the ALU group, INC/DEC/
@@ -31,11 +38,14 @@
 // a chained loop still stops for interrupts and timers. A return looks its
 // target up in the jump cache (jit/jump_cache.h) and jumps there directly.
 //
-// Guest flags live in CpuState::rflags. An inline instruction that writes
-// flags stores them (from the host's own EFLAGS) only when a later reader
-// could see them: a flag-liveness pass over the block skips the store when
-// the next writer overwrites them all first. Helpers and the block's exit
-// read every flag.
+// Guest flags live in a host register (r13) while a block runs, and in
+// CpuState::rflags outside it: stored before every helper call and exit,
+// reloaded after a helper. An inline instruction that writes flags
+// captures them (from the host's own EFLAGS) only when a later reader
+// could see them: a flag-liveness pass over the block skips the capture
+// when the next writer overwrites them all first, and skips computing
+// them at all for shifts and IMUL whose flags are dead. Helpers and the
+// block's exit read every flag.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -67,17 +77,43 @@ struct RuntimeCounters {
     std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> helper_by_mnemonic{};
 };
 
+// What a block is translated for and its entry checks (then) establish:
+// the CS is flat (base 0, limit 4 GiB: the block lies inside it), and, for
+// a block with inline memory accesses (`checked`), the CPL, the paging
+// mode and which segments are flat. A block exit whose block ran no helper
+// step leaves the state as its entry found it; a chained jump from there
+// may enter a target whose needs that state implies past the target's
+// checks (fast_entry).
+struct EntryState {
+    bool known = false;  // false: nothing established
+    bool checked = false;
+    bool paging = false;
+    uint8_t cpl = 0;
+    uint8_t flat_segments = 0;  // bit per SegReg
+};
+// Whether `have` (established) implies everything `need` checks.
+inline bool entry_implies(const EntryState& have, const EntryState& need) {
+    if (!have.known || !need.known) return false;
+    if (!need.checked) return true;
+    return have.checked && have.cpl == need.cpl && have.paging == need.paging &&
+           (need.flat_segments & ~have.flat_segments) == 0;
+}
+
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that
 // leaves the block until the engine patches it to jump straight into the
-// block at `target_phys` (same page, same mode).
+// block at `target_phys` (same page, same mode). `state` is what holds
+// when the jump is taken.
 struct ChainSite {
     uint32_t site_offset;
     uint64_t target_phys;
+    EntryState state;
 };
 
 struct Translation {
     BlockFn fn = nullptr;
     uint32_t chain_entry = 0;           // offset of the entry chained jumps take
+    uint32_t fast_entry = 0;            // the entry past the state checks (see EntryState)
+    EntryState entry_state;
     std::vector<ChainSite> chain_sites;
     size_t code_size = 0;
     unsigned inline_insns = 0;  // static counts, for the statistics

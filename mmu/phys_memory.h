@@ -118,6 +118,22 @@ public:
         write_slow(addr, size, value);
     }
 
+    // The host bytes of [addr, addr+len), a range inside one page, when the
+    // CPU may access them directly (REP MOVS/STOS in bulk): plain RAM,
+    // present, and for a store no decoded code on the page and no journal
+    // open. A store marks the page dirty. nullptr otherwise: the caller goes
+    // access by access.
+    uint8_t* direct_span(GuestPhys addr, uint64_t len, bool write) {
+        if (len == 0 || !is_ram(addr, len) || absent_pages_) return nullptr;
+        if (((addr.value & (kPageSize - 1)) + len) > kPageSize) return nullptr;
+        const uint64_t page = addr.value >> kPageShift;
+        if (write) {
+            if (journal_ || (page_flags_[page] & kCodePage)) return nullptr;
+            note_ram_write(page);
+        }
+        return ram_.get() + addr.value;
+    }
+
     // Bulk copies (loaders, DMA, debugger). Unbacked bytes read as 0xFF;
     // writes to ROM or unassigned space are dropped. MMIO is accessed bytewise.
     void read_bytes(GuestPhys addr, void* out, size_t len);

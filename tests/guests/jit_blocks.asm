@@ -143,9 +143,141 @@ pm_main:
   inc ebx
   cmp ebx, 5
   jb .g5
+
+  GROUP 6, "indirect calls and jumps and flag instructions, translated"
+  xor ebx, ebx
+.g6:
+  mov dword [SCRATCH], ind_target
+  mov eax, ind_target
+  mov edi, esp
+  call eax                              ; eax = ebx + 5
+  lea ecx, [ebx + 5]
+  ASSERT32 eax, ecx
+  mov ecx, esp
+  ASSERT32 ecx, edi                     ; the return address popped
+  xor eax, eax
+  call [SCRATCH]                        ; the same through memory
+  lea ecx, [ebx + 5]
+  ASSERT32 eax, ecx
+  mov ecx, .j6
+  jmp ecx
+  FAIL 6, "jmp reg fell through"
+.j6:
+  mov dword [SCRATCH], .k6
+  jmp [SCRATCH]
+  FAIL 6, "jmp [mem] fell through"
+.k6:
+  xor eax, eax
+  stc
+  adc eax, 0                            ; 1, and CF clear
+  cmc
+  adc eax, 0                            ; 2
+  stc
+  clc
+  adc eax, 0                            ; still 2
+  ASSERT32 eax, 2
+  mov dword [SCRATCH], 0x44332211
+  mov esi, SCRATCH + 3
+  std
+  lodsb                                 ; a helper step sees DF set
+  cld
+  ASSERT8 al, 0x44
+  ASSERT32 esi, SCRATCH + 2
+  inc ebx
+  cmp ebx, 8
+  jb .g6
+
+  GROUP 7, "a block translated under a flat DS, run under a based DS"
+  mov dword [0x10], 0x600d0001
+  mov dword [0x20010], 0x600d0002
+  xor ebx, ebx
+.g7:
+  call read_ds10
+  ASSERT32 eax, 0x600d0001
+  inc ebx
+  cmp ebx, 5
+  jb .g7
+  mov ax, SEL_SMALL                     ; base 0x20000
+  mov ds, ax
+  call read_ds10
+  mov cx, SEL_DATA32
+  mov ds, cx
+  ASSERT32 eax, 0x600d0002
+  call read_ds10                        ; and flat again
+  ASSERT32 eax, 0x600d0001
+
+  GROUP 8, "MUL, IMUL and DIV of EDX:EAX, and a precise #DE, translated"
+  xor ebx, ebx
+.g8:
+  mov eax, 0x12345678
+  mov ecx, 0x9abcdef0
+  mul ecx                               ; 0x0b00ea4e_242d2080
+  ASSERT32 edx, 0x0b00ea4e
+  ASSERT32 eax, 0x242d2080
+  mov dword [SCRATCH], -3
+  mov eax, 7
+  imul dword [SCRATCH]                  ; -21
+  ASSERT32 edx, 0xffffffff
+  ASSERT32 eax, -21
+  mov edx, 5
+  mov eax, 0x00000007
+  mov ecx, 0x10
+  div ecx                               ; 0x5_00000007 / 16
+  ASSERT32 eax, 0x50000000
+  ASSERT32 edx, 7
+  EXPECT_EXC 0, .r8
+  mov esi, ebx
+  add esi, 100
+  mov edx, 1
+  xor ecx, ecx
+.f8:
+  div ecx                               ; #DE
+  FAIL 8, "no #DE for a zero divisor"
+.r8:
+  CHECK_EXC 0, 0, .f8, SEL_CODE32
+  lea eax, [ebx + 100]
+  ASSERT32 esi, eax                     ; the instructions before it ran
+  inc ebx
+  cmp ebx, 5
+  jb .g8
+
+  GROUP 9, "a chained entry checks what its predecessor's entry did not"
+  ; .a9 uses only the stack, .b9 reads through DS; the jump from .a9 to
+  ; .b9 is chained while DS is flat. With DS based, .a9's entry checks
+  ; pass, and .b9 must still see DS's base.
+  xor ebx, ebx
+.g9:
+  cmp ebx, 6
+  jne .a9
+  mov ax, SEL_SMALL
+  mov ds, ax
+  jmp .a9
+.a9:
+  push ebx
+  pop ebx
+  jmp .b9
+.b9:
+  mov eax, [0x10]
+  mov cx, SEL_DATA32
+  mov ds, cx
+  cmp ebx, 6
+  je .c9
+  ASSERT32 eax, 0x600d0001
+  inc ebx
+  jmp .g9
+.c9:
+  ASSERT32 eax, 0x600d0002
   PASS
 .bad5:
   FAIL 5, "carry lost between blocks"
+
+ind_target:
+  lea eax, [ebx + 5]
+  ret
+
+read_ds10:
+  mov eax, [0x10]
+  ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
 ; right after it.

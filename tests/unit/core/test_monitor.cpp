@@ -2,6 +2,11 @@
 // QEMU's wording, memory dumps, run control, the line reader.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <string>
 
 #include "core/machine.h"
@@ -221,6 +226,21 @@ TEST_CASE("monitor: info jit counts translations; with -accel interp it says the
     CHECK_FALSE(contains(jit, "blocks translated 0 "));
     CHECK(contains(jit, "chain patches 0 "));
     CHECK(contains(mon.execute("info cpustats"), "instructions 1000\n"));
+
+    // -perfmap: each translation named in /tmp/perf-PID.map for perf.
+    MachineConfig mapped = monitor_config();
+    mapped.jit_perfmap = true;
+    {
+        Machine mp(mapped, test::firmware_with(kCode), VirtualClock::Mode::kManual);
+        mp.run_for(1000);
+    }
+    const std::string map_path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    std::ifstream map_file(map_path);
+    std::string line;
+    REQUIRE(std::getline(map_file, line));
+    CHECK(contains(line, " guest_"));
+    CHECK(contains(line, "_phys_"));
+    std::remove(map_path.c_str());
 
     MachineConfig interp = monitor_config();
     interp.accel = MachineConfig::Accel::kInterp;

@@ -90,6 +90,10 @@ TEST_CASE("options: -dfilter ranges and -one-insn-per-tb") {
     CHECK(f[1] == std::make_pair<uint64_t, uint64_t>(0x8000, 0x800f));
     CHECK(f[2] == std::make_pair<uint64_t, uint64_t>(0xf1, 0x100));
     CHECK(cmd.machine.one_insn_per_block);
+    CHECK_FALSE(cmd.machine.jit_perfmap);
+    CommandLine mapped;
+    REQUIRE(parse({"-perfmap"}, &mapped, &err));
+    CHECK(mapped.machine.jit_perfmap);
     Logger log;
     log.set_filter(f);
     CHECK(log.in_filter(0x1000));

@@ -201,3 +201,89 @@ TEST_CASE("string: REP INSB and REP OUTSW go through the port") {
     CHECK(port.written[1] == 0x4433);
     CHECK(r.s.gpr[kRsi] == 0x204);
 }
+
+// REP MOVS/STOS going up run in bulk, a page at a time, between host
+// pointers; these pin down that the bulk path gives the element-by-element
+// result.
+TEST_CASE("string: overlapping REP MOVSB with the destination one ahead repeats the first byte") {
+    Rig r;
+    r.poke(kBase + 0x200, {0x77, 1, 2, 3, 4, 5, 6, 7, 8});
+    r.s.gpr[kRcx] = 8;
+    r.s.gpr[kRsi] = 0x200;
+    r.s.gpr[kRdi] = 0x201;
+    r.run({0xf3, 0xa4});
+    CHECK(r.peek(kBase + 0x200, 8) == 0x7777777777777777ull);
+    CHECK(r.peek(kBase + 0x208, 1) == 0x77);
+    CHECK(r.s.gpr[kRcx] == 0);
+    CHECK(r.s.gpr[kRsi] == 0x208);
+    CHECK(r.s.gpr[kRdi] == 0x209);
+}
+
+TEST_CASE("string: REP MOVSD across page boundaries copies every dword") {
+    Rig r;
+    std::vector<uint8_t> src(0x2000);
+    for (size_t i = 0; i < src.size(); i++) src[i] = uint8_t(i * 7 + 3);
+    r.poke(kBase + 0x1ff6, src);  // source and destination both straddle pages, differently
+    r.s.gpr[kRcx] = 0x700;
+    r.s.gpr[kRsi] = 0x1ff6;
+    r.s.gpr[kRdi] = 0x6002;
+    r.run({0xf3, 0x66, 0xa5});  // rep movsd (o32)
+    CHECK(r.s.gpr[kRcx] == 0);
+    CHECK(r.s.gpr[kRsi] == 0x1ff6 + 0x1c00);
+    CHECK(r.s.gpr[kRdi] == 0x6002 + 0x1c00);
+    bool same = true;
+    for (uint64_t i = 0; i < 0x1c00; i++) same = same && r.peek(kBase + 0x6002 + i, 1) == src[i];
+    CHECK(same);
+    CHECK(r.peek(kBase + 0x6002 + 0x1c00, 1) == 0);
+}
+
+TEST_CASE("string: REP STOSW fills with AX, words at a time") {
+    Rig r;
+    r.s.gpr[kRax] = 0x1234;
+    r.s.gpr[kRcx] = 0x900;  // crosses a page
+    r.s.gpr[kRdi] = 0x0ffe;
+    r.run({0xf3, 0xab});
+    CHECK(r.s.gpr[kRcx] == 0);
+    CHECK(r.s.gpr[kRdi] == 0x0ffe + 0x1200);
+    CHECK(r.peek(kBase + 0x0ffe, 4) == 0x12341234);
+    CHECK(r.peek(kBase + 0x0ffe + 0x11fe, 2) == 0x1234);
+    CHECK(r.peek(kBase + 0x0ffe + 0x1200, 2) == 0);
+}
+
+TEST_CASE("string: REP MOVSB over the next instruction of its own block runs the new instruction") {
+    Rig r;
+    // rep movsb copies one byte over the INC AX (40) that follows it in the
+    // same decoded block: INC BX (43) must run instead.
+    r.poke(kBase + 0x200, {0x43});
+    r.s.gpr[kRcx] = 2;
+    r.s.gpr[kRsi] = 0x1ff;
+    r.s.gpr[kRdi] = 0x101;  // 0x100: f3 a4, 0x102: 40 -> copies [0x1ff..0x200] to [0x101..0x102]
+    r.poke(kBase + 0x1ff, {0xa4, 0x43});
+    r.poke(kCode, {0xf3, 0xa4, 0x40});
+    r.cpu.run(2);  // one run: the block holding both instructions
+    CHECK(r.peek(kBase + 0x102, 1) == 0x43);
+    CHECK((r.s.gpr[kRax] & 0xffff) == 0);
+    CHECK((r.s.gpr[kRbx] & 0xffff) == 1);
+}
+
+TEST_CASE("string: REP MOVSD with the destination two bytes ahead reads each dword before writing it") {
+    Rig r;
+    std::vector<uint8_t> bytes(24);
+    for (size_t i = 0; i < bytes.size(); i++) bytes[i] = uint8_t(0x10 + i);
+    r.poke(kBase + 0x200, bytes);
+    // The reference: one dword at a time, as the SDM defines REP MOVS.
+    std::vector<uint8_t> want = bytes;
+    for (size_t e = 0; e < 4; e++) {
+        uint8_t element[4];
+        for (size_t k = 0; k < 4; k++) element[k] = want[4 * e + k];
+        for (size_t k = 0; k < 4; k++) want[2 + 4 * e + k] = element[k];
+    }
+    r.s.gpr[kRcx] = 4;
+    r.s.gpr[kRsi] = 0x200;
+    r.s.gpr[kRdi] = 0x202;
+    r.run({0xf3, 0x66, 0xa5});  // rep movsd (o32)
+    bool same = true;
+    for (size_t i = 0; i < want.size(); i++) same = same && r.peek(kBase + 0x200 + i, 1) == want[i];
+    CHECK(same);
+    CHECK(r.s.gpr[kRdi] == 0x212);
+}
