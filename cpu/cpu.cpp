@@ -171,7 +171,7 @@ bool Cpu::try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestP
         *error = w.error;
         return false;
     }
-    tlb_.fill(linear, w, s.cr0 & cr0::WP);
+    tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(w.phys.page()));
     *out = w.phys;
     return true;
 }
@@ -184,12 +184,24 @@ GuestPhys Cpu::translate_miss(uint64_t linear, AccessKind kind, bool supervisor)
         s.cr2 = linear;
         raise(kPF, w.error);
     }
-    tlb_.fill(linear, w, s.cr0 & cr0::WP);
+    tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(w.phys.page()));
     return w.phys;
 }
 
 uint64_t Cpu::read_linear_paged(uint64_t linear, unsigned size, bool supervisor) {
     const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+    // A TLB hit on plain RAM: straight from the host page.
+    if (size <= in_page) [[likely]] {
+        if (const uint8_t* host = tlb_.read_host_page(linear, !supervisor)) [[likely]] {
+            host += linear & (kPageSize - 1);
+            switch (size) {
+            case 1: return *host;
+            case 2: { uint16_t v; memcpy(&v, host, 2); return v; }
+            case 4: { uint32_t v; memcpy(&v, host, 4); return v; }
+            default: break;
+            }
+        }
+    }
     const GuestPhys first = translate(GuestVirt(linear), AccessKind::kRead, supervisor);
     if (size <= in_page) [[likely]]
         return bus_.memory.read(first, size);

@@ -760,18 +760,28 @@ private:
             // kind and the block's CPL must equal the VPN of its last byte:
             // an access that crosses a page never matches (the entry's tag
             // has the first page's index bits).
-            static_assert(Tlb::kEntryBytes == 40, "the index scaling below is *5*8");
+            static_assert(Tlb::kEntryBytes == 64, "the index scaling below is << 6");
             const int32_t entries = in_cpu(cpu_.tlb().entries_data(), 0).offset();
             a_.lea(x86::ecx, x86::ptr(x86::edx, int32_t(size - 1)));
             a_.shr(x86::ecx, Imm(kPageShift));
             a_.mov(x86::eax, x86::edx);
             a_.shr(x86::eax, Imm(kPageShift));
             a_.and_(x86::eax, Imm(Tlb::kEntries - 1));
-            a_.lea(x86::eax, x86::ptr(x86::rax, x86::rax, 2));
+            a_.shl(x86::eax, Imm(6));
             const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, assumed_.cpl == 3));
-            a_.cmp(x86::dword_ptr(kCpu, x86::rax, 3, entries + tag), x86::ecx);
+            a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
             a_.jne(slow);
-            a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 3, entries + int32_t(Tlb::kPhysPageOffset)));
+            if (!write) {
+                // A read of plain RAM: the entry's host page (nullptr for
+                // anything else, which the slow path handles).
+                a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostPageOffset)));
+                a_.test(x86::rax, x86::rax);
+                a_.jz(slow);
+                a_.and_(x86::edx, Imm(kPageSize - 1));
+                a_.lea(kHost, x86::ptr(x86::rax, x86::rdx));
+                return;
+            }
+            a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kPhysPageOffset)));
         } else {
             // The access inside one page.
             a_.mov(x86::eax, x86::edx);
@@ -799,7 +809,7 @@ private:
             a_.shr(x86::eax, Imm(kPageShift));
             a_.mov(x86::ecx, x86::eax);
             a_.and_(x86::ecx, Imm(Tlb::kEntries - 1));
-            a_.imul(x86::ecx, x86::ecx, Imm(int32_t(Tlb::kEntryBytes)));
+            a_.shl(x86::ecx, Imm(6));  // * Tlb::kEntryBytes
             a_.lea(x86::r8, in_cpu(cpu_.tlb().entries_data(), 0));
             a_.add(x86::r8, x86::rcx);
             a_.xor_(x86::ecx, x86::ecx);

@@ -118,6 +118,13 @@ public:
         write_slow(addr, size, value);
     }
 
+    // The host bytes of RAM page `page` when it is plain RAM, present
+    // (reads may go straight there; the TLB keeps it), else nullptr.
+    uint8_t* ram_page_for_reads(uint64_t page) {
+        if (page >= page_flags_.size() || (page_flags_[page] & kNotRam)) return nullptr;
+        return ram_.get() + (page << kPageShift);
+    }
+
     // The host bytes of [addr, addr+len), a range inside one page, when the
     // CPU may access them directly (REP MOVS/STOS in bulk): plain RAM,
     // present, and for a store no decoded code on the page and no journal

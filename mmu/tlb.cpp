@@ -2,7 +2,7 @@
 
 namespace nomad86 {
 
-void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp) {
+void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page) {
     fills_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
@@ -10,6 +10,7 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp) {
     e.vpn = vpn;
     e.phys_page = uint32_t(w.phys.value >> kPageShift);
     e.global = w.global;
+    e.host_page = host_page;
     e.large_mask = w.page_size > kPageSize ? uint32_t((w.page_size >> kPageShift) - 1) : 0;
     if (e.large_mask) large_entries_++;
     auto set = [&](AccessKind kind, bool user, bool allowed) {

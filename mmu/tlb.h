@@ -35,8 +35,18 @@ public:
         *out = GuestPhys((uint64_t(e.phys_page) << kPageShift) | (linear & (kPageSize - 1)));
         return true;
     }
-    // Caches the result of a successful walk of `linear`.
-    void fill(uint64_t linear, const WalkResult& w, bool cr0_wp);
+    // The host bytes of the page holding `linear` when a read of this
+    // privilege hits and the page is plain RAM (nullptr otherwise): reads
+    // need no page-flag checks (a store does: code pages, dirty bits).
+    const uint8_t* read_host_page(uint64_t linear, bool user) const {
+        const uint32_t vpn = uint32_t(linear >> kPageShift);
+        const Entry& e = entries_[vpn & (kEntries - 1)];
+        if (e.tag[tag_index(AccessKind::kRead, user)] != vpn) return nullptr;
+        return e.host_page;
+    }
+    // Caches the result of a successful walk of `linear`; `host_page` is
+    // the page's host bytes when it is plain RAM, else nullptr.
+    void fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page);
     // Fills so far (the JIT's verifier: did a run walk the page tables?).
     uint64_t fills() const { return fills_; }
     // Bumped by every flush: anything cached by linear address beside the
@@ -51,12 +61,14 @@ public:
     void flush_page(uint64_t linear);
 
 private:
-    struct Entry {
+    // One cache line each.
+    struct alignas(64) Entry {
         uint32_t tag[6];
         uint32_t vpn;
         uint32_t phys_page;
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
         bool global;
+        uint8_t* host_page;   // plain RAM: its host bytes (reads only), else nullptr
     };
 
 public:
@@ -64,11 +76,13 @@ public:
     // The layout the JIT's inline lookup reads (jit/translator.cpp): entry
     // vpn % kEntries at entries_data() + vpn % kEntries * kEntryBytes; its
     // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
-    // physical page number at kPhysPageOffset.
+    // physical page number at kPhysPageOffset, the host page for reads at
+    // kHostPageOffset.
     const void* entries_data() const { return entries_.data(); }
     static constexpr size_t kEntryBytes = sizeof(Entry);
     static constexpr size_t kTagsOffset = offsetof(Entry, tag);
     static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
+    static constexpr size_t kHostPageOffset = offsetof(Entry, host_page);
 
 private:
     static void clear(Entry& e) {
@@ -76,6 +90,7 @@ private:
         e.vpn = kInvalid;
         e.large_mask = 0;
         e.global = false;
+        e.host_page = nullptr;
     }
 
     std::array<Entry, kEntries> entries_;
