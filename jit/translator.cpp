@@ -23,6 +23,7 @@ constexpr int32_t kGprOffset = int32_t(offsetof(CpuState, gpr));
 constexpr int32_t kRipOffset = int32_t(offsetof(CpuState, rip));
 constexpr int32_t kFlagsOffset = int32_t(offsetof(CpuState, rflags));
 constexpr int32_t kCr0Offset = int32_t(offsetof(CpuState, cr0));
+constexpr int32_t kCr4Offset = int32_t(offsetof(CpuState, cr4));
 constexpr int32_t kCplOffset = int32_t(offsetof(CpuState, cpl));
 constexpr int32_t kSegOffset = int32_t(offsetof(CpuState, seg));
 constexpr int32_t kSegAttr = int32_t(offsetof(SegmentCache, attr));
@@ -48,6 +49,8 @@ constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
 bool segment_is_flat(const SegmentCache& sc) {
     return (sc.attr & kSegWriteMask) == kSegWriteWant && sc.base == 0 && sc.limit == 0xffffffffu;
 }
+
+uint64_t jit_read_tsc(Cpu* cpu) { return cpu->read_tsc(); }
 
 void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
 
@@ -86,7 +89,7 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
-    kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem
+    kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -113,6 +116,7 @@ bool touches_memory(Form f) {
     case Form::kExtendLoad:
     case Form::kUnaryMem:
     case Form::kMulAccMem:
+    case Form::kXchgMem:
     case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
     case Form::kCallIndirect: return true;
     default: return false;
@@ -120,7 +124,10 @@ bool touches_memory(Form f) {
 }
 // Forms with an out-of-line fallback to a helper step.
 // (kMulAcc: DIV's #DE is the helper's.)
-bool has_slow_path(Form f) { return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc; }
+// (kRdtsc: CR4.TSD, whose #GP is the helper's.)
+bool has_slow_path(Form f) {
+    return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc || f == Form::kRdtsc;
+}
 // Forms that load the guest's flags into the host and store them all back
 // (when any flag is live after them: dead, their flags are not computed).
 bool passes_flags_through(Form f) {
@@ -230,6 +237,16 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_JMP:
         if (insn.num_ops == 1 && op[0].kind == OpKind::kImm && op[0].relative) return Form::kBranch;
         return is_near_indirect(insn, 4) ? Form::kJmpIndirect : Form::kHelper;
+    case ZYDIS_MNEMONIC_XCHG:
+        // (No LOCK to honour: one CPU. The memory operand is checked for a
+        // write before anything moves.)
+        if (insn.num_ops != 2 || op[0].size != op[1].size) return Form::kHelper;
+        if (is_plain_reg(op[0]) && is_plain_reg(op[1])) return Form::kXchg;
+        if ((is_plain_mem(insn, op[0]) && is_plain_reg(op[1])) || (is_plain_reg(op[0]) && is_plain_mem(insn, op[1])))
+            return Form::kXchgMem;
+        return Form::kHelper;
+    case ZYDIS_MNEMONIC_RDTSC:
+        return Form::kRdtsc;
     case ZYDIS_MNEMONIC_CLC:
     case ZYDIS_MNEMONIC_STC:
     case ZYDIS_MNEMONIC_CMC:
@@ -614,6 +631,9 @@ public:
         case Form::kFlagOp: emit_flag_op(insn); break;
         case Form::kMulAcc:
         case Form::kMulAccMem: emit_mul_acc(insn, store_flags, slow); break;
+        case Form::kXchg:
+        case Form::kXchgMem: emit_xchg(insn, slow); break;
+        case Form::kRdtsc: emit_rdtsc(slow); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -1175,6 +1195,49 @@ private:
         case ZYDIS_MNEMONIC_IMUL: a_.imul(x86::r8d); break;
         default: a_.div(x86::r8d); break;
         }
+        store_edx_eax();
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // XCHG of two registers, or of a register and memory (through the
+    // fast path for a store, so that a read-only page goes the
+    // interpreter's way before anything moves).
+    void emit_xchg(const DecodedInsn& insn, const Label& slow) {
+        const bool mem_first = insn.ops[0].kind == OpKind::kMem;
+        const bool mem = mem_first || insn.ops[1].kind == OpKind::kMem;
+        const unsigned size = insn.ops[0].size;
+        if (!mem) {
+            mov_from(sized(x86::rax, size), reg_src(insn.ops[0]));
+            mov_from(sized(x86::rdx, size), reg_src(insn.ops[1]));
+            store_reg(insn.ops[0], x86::rdx);
+            store_reg(insn.ops[1], x86::rax);
+            return;
+        }
+        const Operand& m = insn.ops[mem_first ? 0 : 1];
+        const Operand& r = insn.ops[mem_first ? 1 : 0];
+        mem_address(insn, m, true, slow);
+        a_.mov(sized(x86::rax, size), x86::ptr(kHost, 0, size));
+        mov_from(sized(x86::rdx, size), reg_src(r));
+        a_.mov(x86::ptr(kHost, 0, size), sized(x86::rdx, size));
+        store_reg(r, x86::rax);
+    }
+
+    // RDTSC: the interpreter's time stamp (the guest clock), read by a
+    // call; with CR4.TSD set (#GP outside ring 0) the helper decides.
+    void emit_rdtsc(const Label& slow) {
+        a_.test(x86::dword_ptr(kState, kCr4Offset), Imm(int32_t(cr4::TSD)));
+        a_.jnz(slow);
+        a_.mov(x86::rdi, kCpu);
+        a_.call(Imm(reinterpret_cast<uint64_t>(&jit_read_tsc)));
+        reload_cached();
+        a_.mov(x86::rdx, x86::rax);
+        a_.shr(x86::rdx, Imm(32));
+        a_.mov(x86::eax, x86::eax);
+        store_edx_eax();
+    }
+
+    // EDX = edx, EAX = eax (MUL, DIV, RDTSC); flags untouched.
+    void store_edx_eax() {
         Operand reg;
         reg.kind = OpKind::kReg;
         reg.size = 4;
@@ -1183,7 +1246,6 @@ private:
         store_reg(reg, x86::rdx);
         reg.reg = kRax;
         store_reg(reg, x86::rax);
-        if (store_flags) capture_flags(flags::ARITH);
     }
 
     // CLC/STC/CMC/CLD/STD, on the flags register.

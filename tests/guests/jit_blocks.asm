@@ -267,7 +267,39 @@ pm_main:
   jmp .g9
 .c9:
   ASSERT32 eax, 0x600d0002
+
+  GROUP 10, "XCHG of registers and memory, RDTSC, translated"
+  xor ebx, ebx
+  xor esi, esi
+  xor edi, edi
+.g10:
+  mov eax, 0x11112222
+  mov ecx, 0x33334444
+  xchg eax, ecx
+  ASSERT32 eax, 0x33334444
+  ASSERT32 ecx, 0x11112222
+  mov dword [SCRATCH], 0x55556666
+  xchg [SCRATCH], ecx
+  ASSERT32 ecx, 0x55556666
+  ASSERT32 dword [SCRATCH], 0x11112222
+  mov eax, 0x1234
+  xchg al, ah
+  ASSERT32 eax, 0x3412
+  rdtsc                                 ; EDX:EAX goes up
+  cmp edx, edi
+  jb .bad10
+  ja .up10
+  cmp eax, esi
+  jbe .bad10
+.up10:
+  mov esi, eax
+  mov edi, edx
+  inc ebx
+  cmp ebx, 6
+  jb .g10
   PASS
+.bad10:
+  FAIL 10, "RDTSC went backwards"
 .bad5:
   FAIL 5, "carry lost between blocks"
 
