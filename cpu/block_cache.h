@@ -53,7 +53,7 @@ private:
         BlockKey key{};
         const DecodedBlock* block = nullptr;
     };
-    static constexpr size_t kFastEntries = 4096;
+    static constexpr size_t kFastEntries = 16384;
     static size_t fast_index(const BlockKey& key) {
         return ((key.phys >> 2) ^ (key.phys >> 14) ^ size_t(key.mode)) & (kFastEntries - 1);
     }

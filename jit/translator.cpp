@@ -507,6 +507,10 @@ public:
             if (cache_of_[r] >= 0) a_.mov(kCacheRegs[size_t(cache_of_[r])], gpr_slot(r, 8));
     }
     bool cached(unsigned r) const { return r < 8 && cache_of_[r] >= 0; }
+    // A whole 32-bit general register with a host copy.
+    bool is_cached_dword(const Operand& op) const {
+        return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.size == 4 && cached(op.reg);
+    }
     x86::Gp host_reg(unsigned r) const { return kCacheRegs[size_t(cache_of_[r])]; }
     // A general register operand as an instruction operand: its host copy
     // when it has one, else its CpuState slot.
@@ -576,6 +580,11 @@ public:
         case Form::kMovExtend: emit_move_extend(insn); break;
         case Form::kLoad:
             mem_address(insn, op[1], false, slow);
+            if (is_cached_dword(op[0])) {
+                a_.mov(host_reg(op[0].reg).r32(), x86::dword_ptr(kHost));
+                a_.mov(gpr_slot(op[0].reg, 8), host_reg(op[0].reg));
+                break;
+            }
             a_.mov(sized(x86::rax, op[0].size), x86::ptr(kHost, 0, op[0].size));
             store_reg(op[0], x86::rax);
             break;
@@ -889,6 +898,13 @@ private:
     }
 
     void emit_mov(const Operand& dst, const Operand& src) {
+        if (is_cached_dword(dst)) {
+            const x86::Gp h = host_reg(dst.reg).r32();
+            if (src.kind == OpKind::kImm) a_.mov(h, Imm(uint32_t(src.imm)));
+            else mov_from(h, reg_src(src));
+            a_.mov(gpr_slot(dst.reg, 8), h.r64());
+            return;
+        }
         const x86::Gp v = sized(x86::rax, dst.size);
         if (src.kind == OpKind::kImm) {
             if (dst.size == 4) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
@@ -906,16 +922,18 @@ private:
         const Operand& src = insn.ops[1];
         const unsigned size = dst.size;
         const bool read_only = insn.mnemonic == ZYDIS_MNEMONIC_CMP || insn.mnemonic == ZYDIS_MNEMONIC_TEST;
-        const x86::Gp d = sized(x86::rax, size);
-        const x86::Gp s = sized(x86::rdx, size);
         const bool dst_mem = dst.kind == OpKind::kMem;
+        // A 32-bit destination with a host copy is operated on in place.
+        const bool in_place = !dst_mem && is_cached_dword(dst);
+        const x86::Gp d = in_place ? host_reg(dst.reg).r32() : sized(x86::rax, size);
+        const x86::Gp s = sized(x86::rdx, size);
         if (dst_mem) {
             mem_address(insn, dst, !read_only, slow);
             a_.mov(d, x86::ptr(kHost, 0, size));
         } else if (src.kind == OpKind::kMem) {
             mem_address(insn, src, false, slow);
-            mov_from(d, reg_src(dst));
-        } else {
+            if (!in_place) mov_from(d, reg_src(dst));
+        } else if (!in_place) {
             mov_from(d, reg_src(dst));
         }
         // The source always in a register, as in the interpreter: flags the
@@ -942,6 +960,7 @@ private:
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
         if (!read_only) {
             if (dst_mem) a_.mov(x86::ptr(kHost, 0, size), d);
+            else if (in_place) a_.mov(gpr_slot(dst.reg, 8), d.r64());
             else store_reg(dst, x86::rax);
         }
         if (store_flags) capture_flags(flags::ARITH);
