@@ -1559,13 +1559,31 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         }
         offset += insn.length;
     }
-    // Whether the block's end keeps the mode: it did not end on an
-    // instruction that ends blocks (control transfers and mode changes),
-    // or that instruction is a near indirect JMP or CALL (FF /2, FF /4).
+    // Whether the block's end keeps the mode (CS, CPL, paging), so that
+    // the next block may be found through the jump cache: it did not end
+    // on an instruction that ends blocks (control transfers and mode
+    // changes), or that instruction was inline (RDTSC...), or it is one
+    // that cannot change the mode: a near indirect JMP or CALL (FF /2,
+    // FF /4), LOOP/JCXZ, CLI/STI/POPF. (Whatever they leave pending, an
+    // interrupt or a single step, makes their helper step end the block
+    // at once, and makes every block's entry refuse.)
     const DecodedInsn& last = block.insns[n - 1];
     const bool near_indirect = last.opcode_map == 0 && last.opcode == 0xff &&
                                (last.modrm_reg == 2 || last.modrm_reg == 4);
-    e.finish(offset, rip_current, inline_count, !(last.flags & kInsnEndsBlock) || near_indirect);
+    bool keeps_mode = forms[n - 1] != Form::kHelper || near_indirect;
+    switch (last.mnemonic) {
+    case ZYDIS_MNEMONIC_LOOP:
+    case ZYDIS_MNEMONIC_LOOPE:
+    case ZYDIS_MNEMONIC_LOOPNE:
+    case ZYDIS_MNEMONIC_JCXZ:
+    case ZYDIS_MNEMONIC_JECXZ:
+    case ZYDIS_MNEMONIC_CLI:
+    case ZYDIS_MNEMONIC_STI:
+    case ZYDIS_MNEMONIC_POPF:
+    case ZYDIS_MNEMONIC_POPFD: keeps_mode = true; break;
+    default: break;
+    }
+    e.finish(offset, rip_current, inline_count, !(last.flags & kInsnEndsBlock) || keeps_mode);
     out.inline_insns = inline_count;
     if (errors.failed) {
         out.error = errors.text;
