@@ -568,7 +568,7 @@ public:
         if (has_slow_path(form)) {
             slow = a_.newLabel();
             resume = a_.newLabel();
-            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before});
+            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_});
         }
         switch (form) {
         case Form::kNop: break;
@@ -677,6 +677,11 @@ public:
             call_step(*p.insn);
             a_.jz(exit_with(p.inline_before));
             retire(1, true);
+            if (p.fused_cc) {
+                // The Jcc after it tests r8b: set it from the step's flags.
+                load_guest_flags();
+                a_.set(x86::CondCode(*p.fused_cc), x86::r8b);
+            }
             a_.jmp(p.resume);
         }
         // The early exits, one per distinct retired count.
@@ -705,6 +710,7 @@ private:
         const DecodedInsn* insn;
         uint32_t offset;
         unsigned inline_before;
+        std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
     };
 
     // jit_step(cpu, insn, ip_mask, counters); ZF set when the block must end.
@@ -1513,9 +1519,12 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     bool rip_current = true;  // s.rip holds this instruction's EIP
     for (size_t i = 0; i < n; i++) {
         const DecodedInsn& insn = block.insns[i];
-        // A register-only flag writer right before a Jcc that tests only
-        // flags it writes: the branch decides on the host's flags.
-        if (i + 1 < n && (forms[i] == Form::kAlu || forms[i] == Form::kUnary) && forms[i + 1] == Form::kBranch &&
+        // A flag writer right before a Jcc that tests only flags it writes:
+        // the branch decides on the host's flags (a memory form's slow
+        // path sets the same byte from the step's flags).
+        const bool fusable = forms[i] == Form::kAlu || forms[i] == Form::kUnary || forms[i] == Form::kAluLoad ||
+                             forms[i] == Form::kAluMem || forms[i] == Form::kUnaryMem;
+        if (i + 1 < n && fusable && forms[i + 1] == Form::kBranch &&
             block.insns[i + 1].mnemonic != ZYDIS_MNEMONIC_JMP) {
             const unsigned cc = block.insns[i + 1].opcode & 0xf;
             if ((flags_tested(cc) & ~flags_written(insn, forms[i])) == 0) e.fuse_next(cc);

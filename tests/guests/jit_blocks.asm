@@ -297,7 +297,28 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g10
+
+  GROUP 11, "a compare with memory and its Jcc, right after the TLB was emptied"
+  ; The first access after each CR3 reload walks the page tables (the
+  ; slow path), which must leave the branch its condition too.
+  xor ebx, ebx
+  mov dword [SCRATCH], 7
+.g11:
+  mov eax, cr3
+  mov cr3, eax
+  mov ecx, 7
+  cmp [SCRATCH], ecx
+  jne .bad11                            ; equal: not taken
+  mov eax, cr3
+  mov cr3, eax
+  cmp [SCRATCH], ebx
+  je .bad11                             ; ebx < 7: not taken either
+  inc ebx
+  cmp ebx, 6
+  jb .g11
   PASS
+.bad11:
+  FAIL 11, "compare with memory after a TLB flush took the wrong branch"
 .bad10:
   FAIL 10, "RDTSC went backwards"
 .bad5:
