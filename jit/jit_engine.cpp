@@ -52,7 +52,13 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     if (e.block && e.block != &block) static_cast<const DecodedBlock*>(e.block)->jump_cache_slot = -1;
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
         jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
-    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, 0,
+    uint16_t fast_delta = 0;
+    uint32_t needs = 0xffffffffu;
+    if (auto f = fast_entries_.find(&block); f != fast_entries_.end()) {
+        fast_delta = uint16_t(f->second.offset - block.chain_entry);
+        needs = entry_needs(f->second.needs);
+    }
+    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, fast_delta, needs,
                        static_cast<const uint8_t*>(block.host_code) + block.chain_entry, &block};
     block.jump_cache_slot = slot;
 }

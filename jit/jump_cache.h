@@ -15,11 +15,12 @@ namespace nomad86::jit {
 struct JumpCacheEntry {
     uint32_t linear = 0;
     uint32_t tlb_generation = 0;
-    uint32_t cpl = kNoCpl;  // kNoCpl: empty
-    uint32_t unused = 0;
+    uint16_t cpl = kNoCpl;  // kNoCpl: empty
+    uint16_t fast_delta = 0;        // the block's fast entry, from its chain entry
+    uint32_t needs = 0xffffffffu;   // what its state checks check (entry_needs())
     const void* code = nullptr;   // the block's chain entry
     const void* block = nullptr;  // the DecodedBlock, to clear its slot
-    static constexpr uint32_t kNoCpl = 0xff;
+    static constexpr uint16_t kNoCpl = 0xff;
 };
 static_assert(sizeof(JumpCacheEntry) == 32, "generated code indexes entries by shifting by 5");
 

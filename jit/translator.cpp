@@ -1310,10 +1310,22 @@ private:
         a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, tlb_generation))), x86::eax);
         a_.jne(miss);
         a_.movzx(x86::eax, x86::byte_ptr(kState, kCplOffset));
-        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::eax);
+        a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::ax);
         a_.jne(miss);
         a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_hits)));
         a_.add(x86::qword_ptr(x86::rax), Imm(1));
+        if (assumptions_hold_ && assumed_.known) {
+            // This block's entry established what the target checks: in
+            // past its checks.
+            Label full = a_.newLabel();
+            a_.test(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, needs))),
+                    Imm(int32_t(~entry_allows(assumed_))));
+            a_.jnz(full);
+            a_.movzx(x86::ecx, x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, fast_delta))));
+            a_.add(x86::rcx, x86::qword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, code))));
+            a_.jmp(x86::rcx);
+            a_.bind(full);
+        }
         a_.jmp(x86::qword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, code))));
         a_.bind(miss);
         a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_missed)));

@@ -91,12 +91,18 @@ struct EntryState {
     uint8_t cpl = 0;
     uint8_t flat_segments = 0;  // bit per SegReg
 };
-// Whether `have` (established) implies everything `need` checks.
+// EntryState as bits, so that generated code can test an implication with
+// one AND: `have` implies everything `need` checks exactly when
+// entry_needs(need) & ~entry_allows(have) is zero (the paging mode and the
+// CPL are one-hot, so equal values are what passes).
+inline uint32_t entry_bits(const EntryState& s) {
+    if (!s.checked) return 1u << 13;
+    return (1u << 13) | (1u << 12) | (s.paging ? 1u << 6 : 1u << 7) | (1u << (8 + (s.cpl & 3))) | s.flat_segments;
+}
+inline uint32_t entry_needs(const EntryState& need) { return need.known ? entry_bits(need) : 0xffffffffu; }
+inline uint32_t entry_allows(const EntryState& have) { return have.known ? entry_bits(have) : 0; }
 inline bool entry_implies(const EntryState& have, const EntryState& need) {
-    if (!have.known || !need.known) return false;
-    if (!need.checked) return true;
-    return have.checked && have.cpl == need.cpl && have.paging == need.paging &&
-           (need.flat_segments & ~have.flat_segments) == 0;
+    return (entry_needs(need) & ~entry_allows(have)) == 0;
 }
 
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that

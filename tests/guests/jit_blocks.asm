@@ -316,6 +316,29 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g11
+
+  GROUP 12, "a return enters its target past the target's checks only when implied"
+  ; stack_only uses only the stack; its RET lands on a block that reads
+  ; through DS, found in the jump cache. With DS based, the return must
+  ; still let that block see the base.
+  xor ebx, ebx
+.g12:
+  cmp ebx, 6
+  jne .c12
+  mov ax, SEL_SMALL
+  mov ds, ax
+.c12:
+  call stack_only
+  mov eax, [0x10]
+  mov cx, SEL_DATA32
+  mov ds, cx
+  cmp ebx, 6
+  je .d12
+  ASSERT32 eax, 0x600d0001
+  inc ebx
+  jmp .g12
+.d12:
+  ASSERT32 eax, 0x600d0002
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -330,6 +353,11 @@ ind_target:
 
 read_ds10:
   mov eax, [0x10]
+  ret
+
+stack_only:
+  push ebx
+  pop ebx
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
