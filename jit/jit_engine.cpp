@@ -26,7 +26,8 @@ JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
     if (options_.perfmap) {
         char path[64];
         snprintf(path, sizeof path, "/tmp/perf-%d.map", int(getpid()));
-        perfmap_ = fopen(path, "w");
+        // Appended to: two machines in one process share the file.
+        perfmap_ = fopen(path, "a");
         if (!perfmap_) log_.log(kLogUnimp, "jit: cannot write %s\n", path);
     }
 }

@@ -1474,9 +1474,12 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     for (const DecodedInsn& insn : block.insns) block_bytes += insn.length;
     // The entry state this block is translated for (it is about to run in
     // it), and the segments its inline accesses use that are flat now.
+    // (A flat CS holds any block that lies in one page; an instruction
+    // crossing into the next page may run past 4 GiB, which the entry's
+    // computed limit check catches.)
     EntryState assumed;
     const SegmentCache& cs = cpu_.s.seg[kCs];
-    assumed.known = cs.base == 0 && cs.limit == 0xffffffffu;
+    assumed.known = cs.base == 0 && cs.limit == 0xffffffffu && block.first_page == block.last_page;
     assumed.cpl = cpu_.s.cpl;
     assumed.paging = cpu_.s.cr0 & cr0::PG;
     for (size_t i = 0; i < n; i++) {

@@ -16,18 +16,18 @@
 // skips those checks.
 //
 // Each guest instruction is either emitted inline (integer work whose
-// semantics are the host's own instruction: MOV, the ALU group, INC/DEC/
-// NEG/NOT, LEA, MOVZX/MOVSX, with registers, immediates, and for MOV and
-// the ALU group memory operands through the inline TLB fast path) or
-// becomes a call to jit_step(), which is one step of the interpreter for
+// semantics are the host's own instruction: MOV, the ALU group, shifts,
+// multiplies, DIV, XCHG, LEA, MOVZX/MOVSX, near branches, calls, returns,
+// PUSH/POP, RDTSC, the flag instructions; see form_of() in translator.cpp)
+// or becomes a call to jit_step(), which is one step of the interpreter for
 // that instruction (cpu/cpu.cpp), so the two engines cannot drift apart.
 // A memory access whose fast path does not apply (a TLB miss, a fault to
-// come, MMIO, a page holding code, paging off, an unusual segment) runs the
-// whole instruction as a helper step instead, out of line. Branches, stack
-// and string instructions, system instructions are helper calls today; a
-// helper that stops the block (exception delivered, events pending) makes
-// the block return at once with the state exactly as the interpreter
-// leaves it.
+// come, MMIO, a page holding code, an unusual segment) runs the whole
+// instruction as a helper step instead, out of line, as does an inline
+// instruction that would fault (#DE, a target beyond the CS limit). String
+// and system instructions are helper calls; a helper that stops the block
+// (exception delivered, events pending) makes the block return at once
+// with the state exactly as the interpreter leaves it.
 //
 // Chaining (after QEMU's goto_tb, within a page): a branch whose target is
 // in the same physical page ends in a `jmp rel32` that first leaves the

@@ -215,7 +215,7 @@ TEST_CASE("monitor: system_powerdown presses the ACPI power button; info cpustat
     CHECK(contains(mon.execute("info cpustats"), "instructions 4\n"));
 }
 
-TEST_CASE("monitor: info jit counts translations; with -accel interp it says the JIT is off") {
+TEST_CASE("monitor: info jit counts translations; -perfmap names them; with -accel interp the JIT is off") {
     // `jmp $` is a one-instruction block that jumps to itself: translated
     // from its third run (16-bit code is not chained).
     Machine m(monitor_config(), test::firmware_with(kCode), VirtualClock::Mode::kManual);
@@ -230,11 +230,12 @@ TEST_CASE("monitor: info jit counts translations; with -accel interp it says the
     // -perfmap: each translation named in /tmp/perf-PID.map for perf.
     MachineConfig mapped = monitor_config();
     mapped.jit_perfmap = true;
+    const std::string map_path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
+    std::remove(map_path.c_str());  // the map is appended to
     {
         Machine mp(mapped, test::firmware_with(kCode), VirtualClock::Mode::kManual);
         mp.run_for(1000);
     }
-    const std::string map_path = "/tmp/perf-" + std::to_string(getpid()) + ".map";
     std::ifstream map_file(map_path);
     std::string line;
     REQUIRE(std::getline(map_file, line));
