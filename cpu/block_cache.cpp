@@ -29,6 +29,7 @@ const DecodedBlock* BlockCache::insert(std::unique_ptr<DecodedBlock> block) {
 }
 
 void BlockCache::retire(DecodedBlock* b) {
+    generation_++;
     FastEntry& e = fast_[fast_index(b->key)];
     if (e.block == b) e = FastEntry{};
     for (uint64_t page = b->first_page; page <= b->last_page; page++) {
@@ -56,6 +57,7 @@ void BlockCache::code_page_written(uint64_t page) {
 }
 
 void BlockCache::flush() {
+    generation_++;
     for (auto& [key, block] : blocks_) retired_.push_back(std::move(block));
     blocks_.clear();
     for (auto& [page, v] : page_blocks_) memory_.clear_code_page(page);

@@ -47,6 +47,9 @@ public:
     void set_invalidation_callback(std::function<void()> cb) { on_invalidate_ = std::move(cb); }
     size_t size() const { return blocks_.size(); }
     uint64_t invalidations() const { return invalidations_; }
+    // Bumped whenever a block is retired: a pointer to a block kept beside
+    // the cache (the interpreter's FetchCache) is good while it is unchanged.
+    uint64_t generation() const { return generation_; }
 
 private:
     struct FastEntry {
@@ -69,6 +72,7 @@ private:
     std::function<void()> on_invalidate_;
     std::function<void(const DecodedBlock&)> on_free_;
     uint64_t invalidations_ = 0;
+    uint64_t generation_ = 0;
 };
 
 }  // namespace nomad86

@@ -234,6 +234,7 @@ void BlockDecoder::decode(DecodedBlock& block, const uint8_t* bytes, size_t avai
         insn.handler = handlers[zi.mnemonic]                 ? handlers[zi.mnemonic]
                        : zi.meta.isa_ext == ZYDIS_ISA_EXT_X87 ? exec_x87_unavailable
                                                               : exec_unimplemented;
+        if (InsnHandler form = handlers.for_form(zi.mnemonic, operand_form(insn))) insn.handler = form;
         // MOV to/from CRn/DRn shares the MOV mnemonic with data moves but is
         // a system instruction: pick its handler here, once.
         if (zi.mnemonic == ZYDIS_MNEMONIC_MOV) {

@@ -6,6 +6,7 @@
 
 #include "cpu/block_cache.h"
 #include "cpu/block_decoder.h"
+#include "cpu/fetch_cache.h"
 #include "cpu/handlers.h"
 
 namespace nomad86 {
@@ -15,7 +16,8 @@ constexpr uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : 
 }  // namespace
 
 Cpu::Cpu(CpuBus bus)
-    : bus_(bus), blocks_(std::make_unique<BlockCache>(bus.memory)), decoder_(std::make_unique<BlockDecoder>()) {
+    : bus_(bus), blocks_(std::make_unique<BlockCache>(bus.memory)), fetch_cache_(std::make_unique<FetchCache>()),
+      decoder_(std::make_unique<BlockDecoder>()) {
     blocks_->set_invalidation_callback([this] { events_pending_ = true; });
     blocks_->set_free_callback([this](const DecodedBlock& b) {
         if (executor_) executor_->block_freed(b);
@@ -101,13 +103,6 @@ uint64_t Cpu::read_tsc() const {
 
 // ---------------------------------------------------------------- registers
 
-
-uint64_t Cpu::effective_address(const DecodedInsn& insn, const Operand& op) const {
-    uint64_t ea = uint64_t(op.disp);
-    if (op.base != kNoReg) ea += s.gpr[op.base];
-    if (op.index != kNoReg) ea += s.gpr[op.index] << op.scale_shift;
-    return ea & size_mask(insn.addrsize);
-}
 
 uint64_t Cpu::read_operand_slow(const DecodedInsn& insn, unsigned i) {
     const Operand& op = insn.ops[i];
@@ -331,14 +326,24 @@ const DecodedBlock* Cpu::lookup_block() {
     const SegmentCache& cs = s.seg[kCs];
     if (s.rip > cs.limit) raise(kGP, 0);
     const uint64_t linear = (cs.base + s.rip) & 0xffffffffull;
-    const GuestPhys phys = translate(GuestVirt(linear), AccessKind::kExecute, s.cpl < 3);
     const DecodeMode mode = !s.protected_mode() || s.v86_mode() ? DecodeMode::kReal16
                             : cs.big()                          ? DecodeMode::kProt32
                                                                 : DecodeMode::kProt16;
+    const FetchCache::Stamp stamp{*tlb_.generation_counter(), s.cpl, mode, bus_.memory.a20(),
+                                  blocks_->generation()};
+    if (const DecodedBlock* b = fetch_cache_->find(uint32_t(linear), stamp)) [[likely]]
+        return b;
+    return lookup_block_slow(linear, mode, stamp);
+}
+
+const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, const FetchCache::Stamp& stamp) {
+    const GuestPhys phys = translate(GuestVirt(linear), AccessKind::kExecute, s.cpl < 3);
     const BlockKey key{phys.value, mode};
     if (const DecodedBlock* b = blocks_->find(key)) {
-        if (b->last_page == b->first_page) [[likely]]
+        if (b->last_page == b->first_page) [[likely]] {
+            fetch_cache_->insert(uint32_t(linear), stamp, b);
             return b;
+        }
         // An instruction that crosses into the next page: its bytes there
         // came through the mapping of that time, which may have changed.
         const uint64_t next_linear = (linear + kPageSize - phys.page_offset()) & 0xffffffffull;
@@ -349,7 +354,16 @@ const DecodedBlock* Cpu::lookup_block() {
             return b;
         blocks_->code_page_written(b->first_page);  // retire it and decode again
     }
+    const DecodedBlock* inserted = decode_block(linear, phys, mode);
+    // The insertion may have retired a block (a new generation).
+    fetch_cache_->insert(uint32_t(linear), FetchCache::Stamp{stamp.tlb_generation, stamp.cpl, mode, stamp.a20,
+                                                             blocks_->generation()},
+                         inserted);
+    return inserted;
+}
 
+const DecodedBlock* Cpu::decode_block(uint64_t linear, GuestPhys phys, DecodeMode mode) {
+    const BlockKey key{phys.value, mode};
     auto block = std::make_unique<DecodedBlock>();
     block->key = key;
     block->first_page = phys.page();
@@ -475,6 +489,48 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
     return !events_pending_;
 }
 
+// execute_block() for the common case: the whole block, no breakpoints,
+// no single step and no interrupt shadow at its start. Every instruction
+// that sets TF or begins a shadow ends the block through events_pending_,
+// so those never need looking at between instructions here, and the
+// counters are added once at the end. The state saved for an exception
+// lives in callee-saved registers, which unwinding restores.
+void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit) {
+    const DecodedInsn* const first = block.insns.data();
+    const DecodedInsn* const last = first + block.insns.size();
+    const DecodedInsn* insn = first;
+    uint64_t start = s.rip;
+    uint64_t saved_rsp = s.gpr[kRsp];
+    uint64_t saved_flags = s.rflags;
+    try {
+        while (insn != last) {
+            start = s.rip;
+            saved_rsp = s.gpr[kRsp];
+            asm volatile("" ::: "memory");  // see step_insn
+            saved_flags = s.rflags;
+            insn_rip_ = start;
+            if (start + insn->length - 1 > cs_limit) [[unlikely]]
+                raise(kGP, 0);
+            s.rip = (start + insn->length) & ip_mask;
+            insn->handler(*this, *insn);
+            insn++;
+            if (events_pending_) [[unlikely]]
+                break;
+        }
+    } catch (const CpuException& e) {
+        s.rip = start;
+        s.gpr[kRsp] = saved_rsp;
+        s.rflags = saved_flags;
+        instret_ += uint64_t(insn - first);
+        steps_ += uint64_t(insn - first) + 1;
+        deliver_exception(e);
+        events_pending_ = true;
+        return;
+    }
+    instret_ += uint64_t(insn - first);
+    steps_ += uint64_t(insn - first);
+}
+
 bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
     // An interrupt shadow that this instruction begins (MOV SS, STI) must
     // be seen by run() at the next boundary, which the interpreter does.
@@ -484,6 +540,11 @@ bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
 void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
     const uint32_t cs_limit = s.seg[kCs].limit;
+    if (!debug_active_ && max_insns >= block.insns.size() && !s.interrupt_shadow && !(s.rflags & flags::TF))
+        [[likely]] {
+        execute_block_plain(block, ip_mask, cs_limit);
+        return;
+    }
     uint64_t n = 0;
     for (const DecodedInsn& insn : block.insns) {
         if (n++ == max_insns) return;

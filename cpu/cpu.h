@@ -36,6 +36,8 @@ namespace nomad86 {
 
 class BlockCache;
 class BlockDecoder;
+class FetchCache;
+struct FetchCacheStamp;
 struct DecodedBlock;
 
 // An engine that runs whole decoded blocks in place of the interpreter: the
@@ -234,7 +236,12 @@ public:
 
     // Operand i of an instruction, zero-extended; writes truncate to its size.
     // General registers are handled inline, everything else out of line.
-    uint64_t effective_address(const DecodedInsn& insn, const Operand& op) const;
+    uint64_t effective_address(const DecodedInsn& insn, const Operand& op) const {
+        uint64_t ea = uint64_t(op.disp);
+        if (op.base != kNoReg) ea += s.gpr[op.base];
+        if (op.index != kNoReg) ea += s.gpr[op.index] << op.scale_shift;
+        return insn.addrsize >= 8 ? ea : ea & ((uint64_t(1) << (8 * insn.addrsize)) - 1);
+    }
     uint64_t read_operand(const DecodedInsn& insn, unsigned i) {
         const Operand& op = insn.ops[i];
         if (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr) [[likely]]
@@ -286,16 +293,30 @@ public:
     // accesses. An access that crosses a page boundary translates both pages
     // before it touches memory. A page fault sets CR2 and raises #PF.
     uint64_t read_linear(GuestVirt addr, unsigned size, bool supervisor = true) {
-        if (!(s.cr0 & cr0::PG)) [[likely]]
-            return bus_.memory.read(GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask()), size);
-        return read_linear_paged(addr.value & 0xffffffffull, size, supervisor);
+        const uint64_t linear = addr.value & 0xffffffffull;
+        if (!(s.cr0 & cr0::PG)) [[unlikely]]
+            return bus_.memory.read(GuestPhys(linear & bus_.memory.a20_mask()), size);
+        // A TLB hit on plain RAM inside one page: straight from the host
+        // page (the rest, out of line).
+        const uint64_t offset = linear & (kPageSize - 1);
+        if (offset + size <= kPageSize) [[likely]]
+            if (const uint8_t* host = tlb_.read_host_page(linear, !supervisor)) [[likely]]
+                return PhysicalMemory::load_le(host + offset, size);
+        return read_linear_paged(linear, size, supervisor);
     }
     void write_linear(GuestVirt addr, unsigned size, uint64_t value, bool supervisor = true) {
-        if (!(s.cr0 & cr0::PG)) [[likely]] {
-            bus_.memory.write(GuestPhys((addr.value & 0xffffffffull) & bus_.memory.a20_mask()), size, value);
+        const uint64_t linear = addr.value & 0xffffffffull;
+        if (!(s.cr0 & cr0::PG)) [[unlikely]] {
+            bus_.memory.write(GuestPhys(linear & bus_.memory.a20_mask()), size, value);
             return;
         }
-        write_linear_paged(addr.value & 0xffffffffull, size, value, supervisor);
+        GuestPhys phys;
+        if ((linear & (kPageSize - 1)) + size <= kPageSize && tlb_.lookup(linear, AccessKind::kWrite, !supervisor, &phys))
+            [[likely]] {
+            bus_.memory.write(phys, size, value);
+            return;
+        }
+        write_linear_paged(linear, size, value, supervisor);
     }
     GuestPhys translate(GuestVirt addr, AccessKind kind, bool supervisor) {
         const uint64_t linear = addr.value & 0xffffffffull;
@@ -392,7 +413,11 @@ private:
     friend class BlockCache;
     // The block at CS:EIP, decoded on first use.
     const DecodedBlock* lookup_block();
+    [[gnu::noinline]] const DecodedBlock* lookup_block_slow(uint64_t linear, DecodeMode mode,
+                                                            const FetchCacheStamp& stamp);
+    [[gnu::noinline]] const DecodedBlock* decode_block(uint64_t linear, GuestPhys phys, DecodeMode mode);
     void execute_block(const DecodedBlock& block, uint64_t max_insns);
+    void execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit);
     bool step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t cs_limit);
     bool handle_events();  // true: leave run()
     void note_debug_hit() {
@@ -423,6 +448,7 @@ private:
     Tlb tlb_;
     InterruptAcknowledge* pic_ = nullptr;
     std::unique_ptr<BlockCache> blocks_;
+    std::unique_ptr<FetchCache> fetch_cache_;
     std::unique_ptr<BlockDecoder> decoder_;
     BlockExecutor* executor_ = nullptr;
     uint64_t instret_ = 0;

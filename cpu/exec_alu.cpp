@@ -32,55 +32,73 @@ void commit_flags(Cpu& cpu, uint32_t f) {
     cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
 }
 
+// Dst op= Src (operand accessors: cpu/operand_forms.h).
 template <typename Op, bool kWriteBack>
-void exec_binary(Cpu& cpu, const DecodedInsn& insn) {
-    const unsigned size = insn.ops[0].size;
-    const uint64_t d = cpu.read_operand(insn, 0);
-    const uint64_t s = alu::read_src(cpu, insn, 1, size);
-    uint32_t f = uint32_t(cpu.s.rflags);
-    const uint64_t r = by_size(size, [&](auto t) {
-        using T = decltype(t);
-        return uint64_t(Op::run(T(d), T(s), f));
-    });
-    if constexpr (kWriteBack) cpu.write_operand(insn, 0, r);
-    commit_flags(cpu, f);
-}
+struct Binary {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        const unsigned size = Dst::size(insn, 0);
+        const uint64_t d = Dst::read(cpu, insn, 0);
+        const uint64_t s = Src::read_as(cpu, insn, 1, size);
+        uint32_t f = uint32_t(cpu.s.rflags);
+        const uint64_t r = by_size(size, [&](auto t) {
+            using T = decltype(t);
+            return uint64_t(Op::run(T(d), T(s), f));
+        });
+        if constexpr (kWriteBack) Dst::write(cpu, insn, 0, r);
+        commit_flags(cpu, f);
+    }
+};
 
 template <int kWhich>  // 0 INC, 1 DEC, 2 NEG
-void exec_unary(Cpu& cpu, const DecodedInsn& insn) {
-    const unsigned size = insn.ops[0].size;
-    const uint64_t d = cpu.read_operand(insn, 0);
-    uint32_t f = uint32_t(cpu.s.rflags);
-    const uint64_t r = by_size(size, [&](auto t) {
-        using T = decltype(t);
-        if constexpr (kWhich == 0) return uint64_t(alu::h_inc(T(d), f));
-        else if constexpr (kWhich == 1) return uint64_t(alu::h_dec(T(d), f));
-        else return uint64_t(alu::h_neg(T(d), f));
-    });
-    cpu.write_operand(insn, 0, r);
-    commit_flags(cpu, f);
-}
+struct Unary {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        const unsigned size = Dst::size(insn, 0);
+        const uint64_t d = Dst::read(cpu, insn, 0);
+        uint32_t f = uint32_t(cpu.s.rflags);
+        const uint64_t r = by_size(size, [&](auto t) {
+            using T = decltype(t);
+            if constexpr (kWhich == 0) return uint64_t(alu::h_inc(T(d), f));
+            else if constexpr (kWhich == 1) return uint64_t(alu::h_dec(T(d), f));
+            else return uint64_t(alu::h_neg(T(d), f));
+        });
+        Dst::write(cpu, insn, 0, r);
+        commit_flags(cpu, f);
+    }
+};
 
-void exec_not(Cpu& cpu, const DecodedInsn& insn) {
-    cpu.write_operand(insn, 0, ~cpu.read_operand(insn, 0));
+struct Not {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        Dst::write(cpu, insn, 0, ~Dst::read(cpu, insn, 0));
+    }
+};
+
+template <typename H>
+void register_binary(HandlerTable& t, ZydisMnemonic m) {
+    using F = OperandForm;
+    register_forms<H, F::kR32R32, F::kR32Imm, F::kR32M32, F::kM32R32, F::kM32Imm, F::kR8M8, F::kM8R8, F::kM8Imm>(t,
+                                                                                                                m);
 }
 
 }  // namespace
 
 void register_alu_handlers(HandlerTable& t) {
-    t[ZYDIS_MNEMONIC_ADD] = exec_binary<Add, true>;
-    t[ZYDIS_MNEMONIC_ADC] = exec_binary<Adc, true>;
-    t[ZYDIS_MNEMONIC_SUB] = exec_binary<Sub, true>;
-    t[ZYDIS_MNEMONIC_SBB] = exec_binary<Sbb, true>;
-    t[ZYDIS_MNEMONIC_AND] = exec_binary<And, true>;
-    t[ZYDIS_MNEMONIC_OR] = exec_binary<Or, true>;
-    t[ZYDIS_MNEMONIC_XOR] = exec_binary<Xor, true>;
-    t[ZYDIS_MNEMONIC_CMP] = exec_binary<Sub, false>;
-    t[ZYDIS_MNEMONIC_TEST] = exec_binary<And, false>;
-    t[ZYDIS_MNEMONIC_INC] = exec_unary<0>;
-    t[ZYDIS_MNEMONIC_DEC] = exec_unary<1>;
-    t[ZYDIS_MNEMONIC_NEG] = exec_unary<2>;
-    t[ZYDIS_MNEMONIC_NOT] = exec_not;
+    using F = OperandForm;
+    register_binary<Binary<Add, true>>(t, ZYDIS_MNEMONIC_ADD);
+    register_binary<Binary<Adc, true>>(t, ZYDIS_MNEMONIC_ADC);
+    register_binary<Binary<Sub, true>>(t, ZYDIS_MNEMONIC_SUB);
+    register_binary<Binary<Sbb, true>>(t, ZYDIS_MNEMONIC_SBB);
+    register_binary<Binary<And, true>>(t, ZYDIS_MNEMONIC_AND);
+    register_binary<Binary<Or, true>>(t, ZYDIS_MNEMONIC_OR);
+    register_binary<Binary<Xor, true>>(t, ZYDIS_MNEMONIC_XOR);
+    register_binary<Binary<Sub, false>>(t, ZYDIS_MNEMONIC_CMP);
+    register_binary<Binary<And, false>>(t, ZYDIS_MNEMONIC_TEST);
+    register_forms<Unary<0>, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_INC);
+    register_forms<Unary<1>, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_DEC);
+    register_forms<Unary<2>, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_NEG);
+    register_forms<Not, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_NOT);
 }
 
 }  // namespace nomad86

@@ -50,11 +50,26 @@ void exec_mov(Cpu& cpu, const DecodedInsn& insn) {
     cpu.write_operand(insn, 0, alu::read_src(cpu, insn, 1, dst.size));
 }
 
-void exec_movzx(Cpu& cpu, const DecodedInsn& insn) { cpu.write_operand(insn, 0, cpu.read_operand(insn, 1)); }
+// The register and memory forms of MOV (exec_mov is the generic one, with
+// segment registers).
+struct Mov {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        Dst::write(cpu, insn, 0, Src::read_as(cpu, insn, 1, Dst::size(insn, 0)));
+    }
+};
 
-void exec_movsx(Cpu& cpu, const DecodedInsn& insn) {
-    cpu.write_operand(insn, 0, sign_extend(cpu.read_operand(insn, 1), insn.ops[1].size));
-}
+struct Movzx {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) { Dst::write(cpu, insn, 0, Src::read(cpu, insn, 1)); }
+};
+
+struct Movsx {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        Dst::write(cpu, insn, 0, sign_extend(Src::read(cpu, insn, 1), Src::size(insn, 1)));
+    }
+};
 
 void exec_xchg(Cpu& cpu, const DecodedInsn& insn) {
     const uint64_t a = cpu.read_operand(insn, 0);
@@ -357,9 +372,12 @@ void exec_load_far_pointer(Cpu& cpu, const DecodedInsn& insn) {
 }  // namespace
 
 void register_data_handlers(HandlerTable& t) {
+    using F = OperandForm;
     t[ZYDIS_MNEMONIC_MOV] = exec_mov;
-    t[ZYDIS_MNEMONIC_MOVZX] = exec_movzx;
-    t[ZYDIS_MNEMONIC_MOVSX] = exec_movsx;
+    register_form_instances<Mov, F::kR32R32, F::kR32Imm, F::kR32M32, F::kM32R32, F::kM32Imm, F::kR8M8, F::kM8R8,
+                            F::kM8Imm>(t, ZYDIS_MNEMONIC_MOV);
+    register_forms<Movzx, F::kR32M8, F::kR32M16>(t, ZYDIS_MNEMONIC_MOVZX);
+    register_forms<Movsx, F::kR32M8, F::kR32M16>(t, ZYDIS_MNEMONIC_MOVSX);
     t[ZYDIS_MNEMONIC_XCHG] = exec_xchg;
     t[ZYDIS_MNEMONIC_XADD] = exec_xadd;
     t[ZYDIS_MNEMONIC_CMPXCHG] = exec_cmpxchg;

@@ -14,27 +14,36 @@ namespace {
 
 enum class ShiftOp { kShl, kShr, kSar, kRol, kRor, kRcl, kRcr };
 
+// Dst shifted by Src (operand accessors: cpu/operand_forms.h).
 template <ShiftOp kOp>
-void exec_shift(Cpu& cpu, const DecodedInsn& insn) {
-    const unsigned size = insn.ops[0].size;
-    const uint8_t count = uint8_t(cpu.read_operand(insn, 1)) & 0x1f;
-    const uint64_t d = cpu.read_operand(insn, 0);
-    if (count == 0) return;
-    uint32_t f = uint32_t(cpu.s.rflags);
-    const uint64_t r = alu::by_size(size, [&](auto t) {
-        using T = decltype(t);
-        switch (kOp) {
-        case ShiftOp::kShl: return uint64_t(alu::h_shl(T(d), count, f));
-        case ShiftOp::kShr: return uint64_t(alu::h_shr(T(d), count, f));
-        case ShiftOp::kSar: return uint64_t(alu::h_sar(T(d), count, f));
-        case ShiftOp::kRol: return uint64_t(alu::h_rol(T(d), count, f));
-        case ShiftOp::kRor: return uint64_t(alu::h_ror(T(d), count, f));
-        case ShiftOp::kRcl: return uint64_t(alu::h_rcl(T(d), count, f));
-        default: return uint64_t(alu::h_rcr(T(d), count, f));
-        }
-    });
-    cpu.write_operand(insn, 0, r);
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+struct Shift {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        const unsigned size = Dst::size(insn, 0);
+        const uint8_t count = uint8_t(Src::read(cpu, insn, 1)) & 0x1f;
+        const uint64_t d = Dst::read(cpu, insn, 0);
+        if (count == 0) return;
+        uint32_t f = uint32_t(cpu.s.rflags);
+        const uint64_t r = alu::by_size(size, [&](auto t) {
+            using T = decltype(t);
+            switch (kOp) {
+            case ShiftOp::kShl: return uint64_t(alu::h_shl(T(d), count, f));
+            case ShiftOp::kShr: return uint64_t(alu::h_shr(T(d), count, f));
+            case ShiftOp::kSar: return uint64_t(alu::h_sar(T(d), count, f));
+            case ShiftOp::kRol: return uint64_t(alu::h_rol(T(d), count, f));
+            case ShiftOp::kRor: return uint64_t(alu::h_ror(T(d), count, f));
+            case ShiftOp::kRcl: return uint64_t(alu::h_rcl(T(d), count, f));
+            default: return uint64_t(alu::h_rcr(T(d), count, f));
+            }
+        });
+        Dst::write(cpu, insn, 0, r);
+        cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    }
+};
+
+template <ShiftOp kOp>
+void register_shift(HandlerTable& t, ZydisMnemonic m) {
+    register_forms<Shift<kOp>, OperandForm::kR32Imm, OperandForm::kM32Imm>(t, m);
 }
 
 template <bool kLeft>
@@ -58,13 +67,13 @@ void exec_double_shift(Cpu& cpu, const DecodedInsn& insn) {
 }  // namespace
 
 void register_shift_handlers(HandlerTable& t) {
-    t[ZYDIS_MNEMONIC_SHL] = exec_shift<ShiftOp::kShl>;
-    t[ZYDIS_MNEMONIC_SHR] = exec_shift<ShiftOp::kShr>;
-    t[ZYDIS_MNEMONIC_SAR] = exec_shift<ShiftOp::kSar>;
-    t[ZYDIS_MNEMONIC_ROL] = exec_shift<ShiftOp::kRol>;
-    t[ZYDIS_MNEMONIC_ROR] = exec_shift<ShiftOp::kRor>;
-    t[ZYDIS_MNEMONIC_RCL] = exec_shift<ShiftOp::kRcl>;
-    t[ZYDIS_MNEMONIC_RCR] = exec_shift<ShiftOp::kRcr>;
+    register_shift<ShiftOp::kShl>(t, ZYDIS_MNEMONIC_SHL);
+    register_shift<ShiftOp::kShr>(t, ZYDIS_MNEMONIC_SHR);
+    register_shift<ShiftOp::kSar>(t, ZYDIS_MNEMONIC_SAR);
+    register_shift<ShiftOp::kRol>(t, ZYDIS_MNEMONIC_ROL);
+    register_shift<ShiftOp::kRor>(t, ZYDIS_MNEMONIC_ROR);
+    register_shift<ShiftOp::kRcl>(t, ZYDIS_MNEMONIC_RCL);
+    register_shift<ShiftOp::kRcr>(t, ZYDIS_MNEMONIC_RCR);
     t[ZYDIS_MNEMONIC_SHLD] = exec_double_shift<true>;
     t[ZYDIS_MNEMONIC_SHRD] = exec_double_shift<false>;
 }

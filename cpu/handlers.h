@@ -3,14 +3,47 @@
 // registered decodes to the #UD handler, which logs it under -d unimp.
 #pragma once
 #include <array>
+#include <unordered_map>
 
 #include <Zydis/Zydis.h>
 
 #include "cpu/insn.h"
+#include "cpu/operand_forms.h"
 
 namespace nomad86 {
 
-using HandlerTable = std::array<InsnHandler, ZYDIS_MNEMONIC_MAX_VALUE + 1>;
+struct HandlerTable {
+    // The handler of each mnemonic (t[mnemonic] = handler).
+    std::array<InsnHandler, ZYDIS_MNEMONIC_MAX_VALUE + 1> generic{};
+    // Instances for operand forms (cpu/operand_forms.h), where a mnemonic has them.
+    std::unordered_map<uint32_t, InsnHandler> forms;
+
+    InsnHandler& operator[](size_t mnemonic) { return generic[mnemonic]; }
+    InsnHandler operator[](size_t mnemonic) const { return generic[mnemonic]; }
+    void set_form(ZydisMnemonic m, OperandForm form, InsnHandler h) { forms[form_key(m, form)] = h; }
+    // The instance for `form`, or nullptr.
+    InsnHandler for_form(uint16_t m, OperandForm form) const {
+        if (form == OperandForm::kGeneric) return nullptr;
+        auto it = forms.find(form_key(m, form));
+        return it == forms.end() ? nullptr : it->second;
+    }
+
+private:
+    static uint32_t form_key(uint32_t m, OperandForm form) { return m * uint32_t(OperandForm::kCount) + uint32_t(form); }
+};
+
+// H::run<Dst, Src> for each of kForms (FormOperands gives the accessors).
+template <typename H, OperandForm... kForms>
+void register_form_instances(HandlerTable& t, ZydisMnemonic m) {
+    (t.set_form(m, kForms, &H::template run<typename FormOperands<kForms>::Dst, typename FormOperands<kForms>::Src>),
+     ...);
+}
+// The same plus the generic instance as the mnemonic's handler.
+template <typename H, OperandForm... kForms>
+void register_forms(HandlerTable& t, ZydisMnemonic m) {
+    t[m] = &H::template run<operand::Any, operand::Any>;
+    register_form_instances<H, kForms...>(t, m);
+}
 
 // Built once on first use and immutable afterwards.
 const HandlerTable& handler_table();

@@ -223,6 +223,8 @@ private:
         f |= kDirtyMigration;
         if ((f & kCodePage) && code_listener_) code_listener_->code_page_written(page);
     }
+
+public:
     // Constant-size copies compile to one load or store; a memcpy with a
     // variable size would be a library call on every guest access.
     static uint64_t load_le(const uint8_t* p, unsigned size) {
@@ -243,6 +245,8 @@ private:
         default: memcpy(p, &value, size < 8 ? size : 8); return;
         }
     }
+
+private:
     void journal_ram(uint64_t addr, unsigned size) {
         for (unsigned i = 0; i < size; i++) journal_->old_bytes.emplace_back(addr + i, ram_[addr + i]);
     }

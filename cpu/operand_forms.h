@@ -1,0 +1,114 @@
+// Operand forms: handlers whose operand kinds and sizes are fixed when the
+// block is decoded. A generic handler asks every operand at run time what
+// it is (register, memory, immediate; which size) and goes through the
+// out-of-line operand functions; the hot instructions of real code (MOV,
+// ALU ops, shifts, INC/DEC, MOVZX on 32-bit registers, memory and
+// immediates) also come as instances of the same handler template with
+// those questions answered at compile time, so the interpreter runs them
+// with no dispatch on operand kind or size (Bochs' per-form handlers).
+//
+// Each form is the same template code as the generic handler: one
+// definition of each instruction's semantics, read through one of these
+// accessors. The block decoder picks the instance (operand_form()).
+#pragma once
+#include <cstdint>
+
+#include "cpu/cpu.h"
+#include "cpu/insn.h"
+
+namespace nomad86 {
+
+// The forms that have instances. Sizes are the operands' own: `R32M8` is a
+// 32-bit register and a byte in memory (MOVZX). "R8" is AL..BL, never AH..BH.
+enum class OperandForm : uint8_t {
+    kGeneric,
+    kR32,      // one operand
+    kM32,
+    kR32R32,
+    kR32Imm,
+    kR32M32,
+    kM32R32,
+    kM32Imm,
+    kR8M8,
+    kM8R8,
+    kM8Imm,
+    kR32M8,
+    kR32M16,
+    kCount
+};
+
+// What the decoder calls: the form of a decoded instruction's visible
+// operands (kGeneric when it has no instance, e.g. a high-byte register).
+OperandForm operand_form(const DecodedInsn& insn);
+
+namespace operand {
+
+constexpr uint64_t mask_of(unsigned size) { return size >= 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * size)) - 1; }
+
+// Kind and size known only at run time (the generic handler).
+struct Any {
+    static uint64_t read(Cpu& cpu, const DecodedInsn& insn, unsigned i) { return cpu.read_operand(insn, i); }
+    static void write(Cpu& cpu, const DecodedInsn& insn, unsigned i, uint64_t v) { cpu.write_operand(insn, i, v); }
+    static unsigned size(const DecodedInsn& insn, unsigned i) { return insn.ops[i].size; }
+    // A source operand as the destination's size sees it: an immediate as
+    // its encoding extended it, truncated to that size (read_operand
+    // would truncate a sign-extended imm8 to its one encoded byte).
+    static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned dst_size) {
+        if (insn.ops[i].kind == OpKind::kImm) return insn.ops[i].imm & mask_of(dst_size);
+        return cpu.read_operand(insn, i);
+    }
+};
+
+// A general register (for one byte: AL, CL, DL, BL).
+template <unsigned kSize>
+struct Gpr {
+    static uint64_t read(Cpu& cpu, const DecodedInsn& insn, unsigned i) {
+        return cpu.s.gpr[insn.ops[i].reg] & mask_of(kSize);
+    }
+    static void write(Cpu& cpu, const DecodedInsn& insn, unsigned i, uint64_t v) {
+        cpu.set_reg(insn.ops[i].reg, kSize, v);
+    }
+    static constexpr unsigned size(const DecodedInsn&, unsigned) { return kSize; }
+    static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
+};
+
+template <unsigned kSize>
+struct Mem {
+    static uint64_t read(Cpu& cpu, const DecodedInsn& insn, unsigned i) {
+        const Operand& op = insn.ops[i];
+        return cpu.read_mem(SegReg(op.seg), cpu.effective_address(insn, op), kSize);
+    }
+    static void write(Cpu& cpu, const DecodedInsn& insn, unsigned i, uint64_t v) {
+        const Operand& op = insn.ops[i];
+        cpu.write_mem(SegReg(op.seg), cpu.effective_address(insn, op), kSize, v);
+    }
+    static constexpr unsigned size(const DecodedInsn&, unsigned) { return kSize; }
+    static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
+};
+
+// An immediate of a destination of kSize bytes.
+template <unsigned kSize>
+struct Imm {
+    static uint64_t read(Cpu&, const DecodedInsn& insn, unsigned i) { return insn.ops[i].imm & mask_of(kSize); }
+    static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
+};
+
+}  // namespace operand
+
+// The accessor pair (destination, source) of each two-operand form.
+template <OperandForm kForm> struct FormOperands;
+template <> struct FormOperands<OperandForm::kGeneric> { using Dst = operand::Any; using Src = operand::Any; };
+template <> struct FormOperands<OperandForm::kR32> { using Dst = operand::Gpr<4>; using Src = operand::Any; };
+template <> struct FormOperands<OperandForm::kM32> { using Dst = operand::Mem<4>; using Src = operand::Any; };
+template <> struct FormOperands<OperandForm::kR32R32> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<4>; };
+template <> struct FormOperands<OperandForm::kR32Imm> { using Dst = operand::Gpr<4>; using Src = operand::Imm<4>; };
+template <> struct FormOperands<OperandForm::kR32M32> { using Dst = operand::Gpr<4>; using Src = operand::Mem<4>; };
+template <> struct FormOperands<OperandForm::kM32R32> { using Dst = operand::Mem<4>; using Src = operand::Gpr<4>; };
+template <> struct FormOperands<OperandForm::kM32Imm> { using Dst = operand::Mem<4>; using Src = operand::Imm<4>; };
+template <> struct FormOperands<OperandForm::kR8M8> { using Dst = operand::Gpr<1>; using Src = operand::Mem<1>; };
+template <> struct FormOperands<OperandForm::kM8R8> { using Dst = operand::Mem<1>; using Src = operand::Gpr<1>; };
+template <> struct FormOperands<OperandForm::kM8Imm> { using Dst = operand::Mem<1>; using Src = operand::Imm<1>; };
+template <> struct FormOperands<OperandForm::kR32M8> { using Dst = operand::Gpr<4>; using Src = operand::Mem<1>; };
+template <> struct FormOperands<OperandForm::kR32M16> { using Dst = operand::Gpr<4>; using Src = operand::Mem<2>; };
+
+}  // namespace nomad86
