@@ -247,14 +247,17 @@ void Cpu::watch_access(uint64_t linear, unsigned size, bool write) {
 void Cpu::push(unsigned size, uint64_t value) {
     const uint64_t mask = stack_pointer_mask();
     const uint64_t sp = (s.gpr[kRsp] - size) & mask;
-    write_mem(kSs, sp, size, value);
+    if (size == 4) [[likely]]
+        write_mem_sized<4>(kSs, sp, value);
+    else
+        write_mem(kSs, sp, size, value);
     s.gpr[kRsp] = (s.gpr[kRsp] & ~mask) | sp;
 }
 
 uint64_t Cpu::pop(unsigned size) {
     const uint64_t mask = stack_pointer_mask();
     const uint64_t sp = s.gpr[kRsp] & mask;
-    uint64_t v = read_mem(kSs, sp, size);
+    const uint64_t v = size == 4 ? read_mem_sized<4>(kSs, sp) : read_mem(kSs, sp, size);
     s.gpr[kRsp] = (s.gpr[kRsp] & ~mask) | ((sp + size) & mask);
     return v;
 }
@@ -273,22 +276,6 @@ void Cpu::set_eflags(uint32_t value, uint32_t mask) {
     uint64_t old = s.rflags;
     s.rflags = (s.rflags & ~uint64_t(mask)) | (value & mask) | flags::FIXED1;
     if ((old ^ s.rflags) & (flags::IF | flags::TF | flags::VM | flags::IOPL | flags::AC)) end_block();
-}
-
-bool Cpu::condition(unsigned cc) const {
-    const uint64_t f = s.rflags;
-    bool r;
-    switch (cc >> 1) {
-    case 0: r = f & flags::OF; break;                                         // O
-    case 1: r = f & flags::CF; break;                                         // B
-    case 2: r = f & flags::ZF; break;                                         // Z
-    case 3: r = f & (flags::CF | flags::ZF); break;                           // BE
-    case 4: r = f & flags::SF; break;                                         // S
-    case 5: r = f & flags::PF; break;                                         // P
-    case 6: r = bool(f & flags::SF) != bool(f & flags::OF); break;            // L
-    default: r = (f & flags::ZF) || bool(f & flags::SF) != bool(f & flags::OF); break;  // LE
-    }
-    return (cc & 1) ? !r : r;
 }
 
 // ---------------------------------------------------------------- faults
@@ -322,7 +309,7 @@ void exec_x87_unavailable(Cpu& cpu, const DecodedInsn& insn) {
 
 // ---------------------------------------------------------------- the loop
 
-const DecodedBlock* Cpu::lookup_block() {
+inline const DecodedBlock* Cpu::lookup_block() {
     const SegmentCache& cs = s.seg[kCs];
     if (s.rip > cs.limit) raise(kGP, 0);
     const uint64_t linear = (cs.base + s.rip) & 0xffffffffull;
@@ -335,6 +322,8 @@ const DecodedBlock* Cpu::lookup_block() {
         return b;
     return lookup_block_slow(linear, mode, stamp);
 }
+
+const DecodedBlock* Cpu::block_at_pc() { return lookup_block(); }
 
 const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, const FetchCache::Stamp& stamp) {
     const GuestPhys phys = translate(GuestVirt(linear), AccessKind::kExecute, s.cpl < 3);
@@ -489,13 +478,19 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
     return !events_pending_;
 }
 
+bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
+    // An interrupt shadow that this instruction begins (MOV SS, STI) must
+    // be seen by run() at the next boundary, which the interpreter does.
+    return step_insn(insn, ip_mask, s.seg[kCs].limit) && !s.interrupt_shadow;
+}
+
 // execute_block() for the common case: the whole block, no breakpoints,
 // no single step and no interrupt shadow at its start. Every instruction
 // that sets TF or begins a shadow ends the block through events_pending_,
 // so those never need looking at between instructions here, and the
 // counters are added once at the end. The state saved for an exception
 // lives in callee-saved registers, which unwinding restores.
-void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit) {
+inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit) {
     const DecodedInsn* const first = block.insns.data();
     const DecodedInsn* const last = first + block.insns.size();
     const DecodedInsn* insn = first;
@@ -529,12 +524,6 @@ void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint3
     }
     instret_ += uint64_t(insn - first);
     steps_ += uint64_t(insn - first);
-}
-
-bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
-    // An interrupt shadow that this instruction begins (MOV SS, STI) must
-    // be seen by run() at the next boundary, which the interpreter does.
-    return step_insn(insn, ip_mask, s.seg[kCs].limit) && !s.interrupt_shadow;
 }
 
 void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {

@@ -183,7 +183,7 @@ public:
     const bool* events_pending_flag() const { return &events_pending_; }
     // The block at CS:EIP as the interpreter would find it (decoded on
     // first use); throws CpuException like an instruction fetch.
-    const DecodedBlock* block_at_pc() { return lookup_block(); }
+    const DecodedBlock* block_at_pc();
     // Disassembly of guest bytes, for -d out_asm and traces.
     std::string disassemble(DecodeMode mode, const uint8_t* bytes, size_t len, uint64_t pc) const;
     bool events_pending() const { return events_pending_; }
@@ -281,6 +281,42 @@ public:
     // PhysicalMemory::direct_span); nullptr otherwise, and the caller goes
     // access by access. Translating the range's page can raise #PF exactly
     // as the access of its first byte would.
+    // read_mem()/write_mem() of a size known at compile time, for the
+    // operand-form handlers (cpu/operand_forms.h): a protected-mode access
+    // through a present expand-up data segment, with paging off or staying
+    // in one page that hits the TLB, is done here, inline; anything else
+    // goes the general way.
+    template <unsigned kSize>
+    [[gnu::always_inline]] uint64_t read_mem_sized(SegReg seg, uint64_t offset) {
+        const SegmentCache& sc = s.seg[seg];
+        if (fast_data_access(sc, offset, kSize, 0)) [[likely]] {
+            const uint64_t linear = (sc.base + offset) & 0xffffffffull;
+            if (!(s.cr0 & cr0::PG)) return bus_.memory.read(GuestPhys(linear & bus_.memory.a20_mask()), kSize);
+            const uint64_t in_page = linear & (kPageSize - 1);
+            if (in_page <= kPageSize - kSize) [[likely]]
+                if (const uint8_t* host = tlb_.read_host_page(linear, s.cpl == 3)) [[likely]]
+                    return PhysicalMemory::load_le(host + in_page, kSize);
+        }
+        return read_mem(seg, offset, kSize);
+    }
+    template <unsigned kSize>
+    [[gnu::always_inline]] void write_mem_sized(SegReg seg, uint64_t offset, uint64_t value) {
+        const SegmentCache& sc = s.seg[seg];
+        if (fast_data_access(sc, offset, kSize, 2)) [[likely]] {
+            const uint64_t linear = (sc.base + offset) & 0xffffffffull;
+            if (!(s.cr0 & cr0::PG)) {
+                bus_.memory.write(GuestPhys(linear & bus_.memory.a20_mask()), kSize, value);
+                return;
+            }
+            GuestPhys phys;
+            if ((linear & (kPageSize - 1)) <= kPageSize - kSize &&
+                tlb_.lookup(linear, AccessKind::kWrite, s.cpl == 3, &phys)) [[likely]] {
+                bus_.memory.write(phys, kSize, value);
+                return;
+            }
+        }
+        write_mem(seg, offset, kSize, value);
+    }
     uint8_t* direct_access(SegReg seg, uint64_t offset, uint64_t len, AccessKind kind);
 
     // Checks a write without doing it (instructions that must fault before
@@ -345,7 +381,21 @@ public:
     bool flag(uint32_t f) const { return s.rflags & f; }
     void set_flag(uint32_t f, bool on) { s.rflags = on ? (s.rflags | f) : (s.rflags & ~uint64_t(f)); }
     // Condition code 0-15 (the cc in Jcc/SETcc/CMOVcc).
-    bool condition(unsigned cc) const;
+    bool condition(unsigned cc) const {
+        const uint64_t f = s.rflags;
+        bool r;
+        switch (cc >> 1) {
+        case 0: r = f & flags::OF; break;                                         // O
+        case 1: r = f & flags::CF; break;                                         // B
+        case 2: r = f & flags::ZF; break;                                         // Z
+        case 3: r = f & (flags::CF | flags::ZF); break;                           // BE
+        case 4: r = f & flags::SF; break;                                         // S
+        case 5: r = f & flags::PF; break;                                         // P
+        case 6: r = bool(f & flags::SF) != bool(f & flags::OF); break;            // L
+        default: r = (f & flags::ZF) || bool(f & flags::SF) != bool(f & flags::OF); break;  // LE
+        }
+        return (cc & 1) ? !r : r;
+    }
 
     // Raise a guest exception: throws CpuException.
     [[noreturn]] void raise(uint8_t vector);
@@ -423,6 +473,15 @@ private:
     void note_debug_hit() {
         debug_hit_ = true;
         events_pending_ = true;
+    }
+    // Protected mode, not virtual-8086, no watchpoints, and `sc` a present
+    // expand-up data segment (writable too when `writable` is 2) whose
+    // limit holds the access: what check_segment_access() would pass.
+    bool fast_data_access(const SegmentCache& sc, uint64_t offset, unsigned size, uint16_t writable) const {
+        constexpr uint16_t kMask = SegmentCache::kP | SegmentCache::kS | 0x8 | 0x4;
+        return (s.cr0 & cr0::PE) && !(s.rflags & flags::VM) && !debug_active_ &&
+               (sc.attr & (kMask | writable)) == (SegmentCache::kP | SegmentCache::kS | writable) &&
+               offset + size - 1 <= sc.limit;
     }
     void check_segment_access(SegReg seg, uint64_t offset, unsigned size, AccessKind kind) {
         const SegmentCache& sc = s.seg[seg];

@@ -157,10 +157,13 @@ void exec_bswap(Cpu& cpu, const DecodedInsn& insn) {
     cpu.write_operand(insn, 0, __builtin_bswap32(uint32_t(cpu.read_operand(insn, 0))));
 }
 
-void exec_lea(Cpu& cpu, const DecodedInsn& insn) {
-    if (insn.ops[1].kind != OpKind::kMem) cpu.raise(kUD);
-    cpu.write_operand(insn, 0, cpu.effective_address(insn, insn.ops[1]));
-}
+struct Lea {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        if (insn.ops[1].kind != OpKind::kMem) cpu.raise(kUD);
+        Dst::write(cpu, insn, 0, cpu.effective_address(insn, insn.ops[1]));
+    }
+};
 
 void exec_cbw(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.opsize;  // 2: CBW, 4: CWDE
@@ -383,7 +386,7 @@ void register_data_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_CMPXCHG] = exec_cmpxchg;
     t[ZYDIS_MNEMONIC_CMPXCHG8B] = exec_cmpxchg8b;
     t[ZYDIS_MNEMONIC_BSWAP] = exec_bswap;
-    t[ZYDIS_MNEMONIC_LEA] = exec_lea;
+    register_forms<Lea, F::kR32M32, F::kR32M8, F::kR32M16>(t, ZYDIS_MNEMONIC_LEA);
     t[ZYDIS_MNEMONIC_CBW] = exec_cbw;
     t[ZYDIS_MNEMONIC_CWDE] = exec_cbw;
     t[ZYDIS_MNEMONIC_CWD] = exec_cwd;

@@ -39,20 +39,30 @@ void exec_mul_acc(Cpu& cpu, const DecodedInsn& insn) {
     commit_flags(cpu, f);
 }
 
+uint64_t imul2(unsigned size, uint64_t a, uint64_t b, uint32_t& f) {
+    return size == 2 ? alu::h_imul2(uint16_t(a), uint16_t(b), f) : alu::h_imul2(uint32_t(a), uint32_t(b), f);
+}
+
+// IMUL r, r/m (operand accessors: cpu/operand_forms.h).
+struct Imul2 {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        const uint64_t a = Dst::read(cpu, insn, 0);
+        const uint64_t b = Src::read(cpu, insn, 1);
+        uint32_t f = uint32_t(cpu.s.rflags);
+        Dst::write(cpu, insn, 0, imul2(Dst::size(insn, 0), a, b, f));
+        commit_flags(cpu, f);
+    }
+};
+
 void exec_imul(Cpu& cpu, const DecodedInsn& insn) {
     if (insn.num_ops == 1) return exec_mul_acc<true>(cpu, insn);
+    if (insn.num_ops == 2) return Imul2::run<operand::Any, operand::Any>(cpu, insn);
     const unsigned size = insn.ops[0].size;
-    uint64_t a, b;
-    if (insn.num_ops == 2) {
-        a = cpu.read_operand(insn, 0);
-        b = cpu.read_operand(insn, 1);
-    } else {
-        a = cpu.read_operand(insn, 1);
-        b = alu::read_src(cpu, insn, 2, size);
-    }
+    const uint64_t a = cpu.read_operand(insn, 1);
+    const uint64_t b = alu::read_src(cpu, insn, 2, size);
     uint32_t f = uint32_t(cpu.s.rflags);
-    const uint64_t r = size == 2 ? alu::h_imul2(uint16_t(a), uint16_t(b), f) : alu::h_imul2(uint32_t(a), uint32_t(b), f);
-    cpu.write_operand(insn, 0, r);
+    cpu.write_operand(insn, 0, imul2(size, a, b, f));
     commit_flags(cpu, f);
 }
 
@@ -104,6 +114,8 @@ void exec_div(Cpu& cpu, const DecodedInsn& insn) {
 void register_muldiv_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_MUL] = exec_mul_acc<false>;
     t[ZYDIS_MNEMONIC_IMUL] = exec_imul;
+    // Only the two-operand forms (IMUL r/m32 alone would look like kR32).
+    register_form_instances<Imul2, OperandForm::kR32R32, OperandForm::kR32M32>(t, ZYDIS_MNEMONIC_IMUL);
     t[ZYDIS_MNEMONIC_DIV] = exec_div<false>;
     t[ZYDIS_MNEMONIC_IDIV] = exec_div<true>;
 }

@@ -76,11 +76,11 @@ template <unsigned kSize>
 struct Mem {
     static uint64_t read(Cpu& cpu, const DecodedInsn& insn, unsigned i) {
         const Operand& op = insn.ops[i];
-        return cpu.read_mem(SegReg(op.seg), cpu.effective_address(insn, op), kSize);
+        return cpu.read_mem_sized<kSize>(SegReg(op.seg), cpu.effective_address(insn, op));
     }
     static void write(Cpu& cpu, const DecodedInsn& insn, unsigned i, uint64_t v) {
         const Operand& op = insn.ops[i];
-        cpu.write_mem(SegReg(op.seg), cpu.effective_address(insn, op), kSize, v);
+        cpu.write_mem_sized<kSize>(SegReg(op.seg), cpu.effective_address(insn, op), v);
     }
     static constexpr unsigned size(const DecodedInsn&, unsigned) { return kSize; }
     static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
