@@ -7,8 +7,6 @@
 // RSP and RFLAGS when an instruction faults.
 #include <cinttypes>
 
-#include <utility>
-
 #include "cpu/cpu.h"
 #include "cpu/handlers.h"
 
@@ -348,22 +346,13 @@ void exec_ret(Cpu& cpu, const DecodedInsn& insn) {
     cpu.s.rip = target;
 }
 
-// One instance per condition code (the condition folds to a flag test).
 template <unsigned kCc>
-void exec_jcc(Cpu& cpu, const DecodedInsn& insn) {
-    if (cpu.condition(kCc)) near_jump(cpu, cpu.s.rip + insn.ops[0].imm, insn.opsize);
-}
-
-template <size_t... kCc>
-void register_jcc(HandlerTable& t, std::index_sequence<kCc...>) {
-    // In condition-code order (the low nibble of the opcode).
-    static constexpr ZydisMnemonic kJcc[] = {
-        ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
-        ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
-        ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
-        ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE};
-    ((t[kJcc[kCc]] = exec_jcc<kCc>), ...);
-}
+struct Jcc {
+    template <typename, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        if (cpu.condition(kCc)) near_jump(cpu, cpu.s.rip + insn.ops[0].imm, insn.opsize);
+    }
+};
 
 void exec_jcxz(Cpu& cpu, const DecodedInsn& insn) {
     if (cpu.reg(kRcx, insn.addrsize) == 0) near_jump(cpu, cpu.s.rip + insn.ops[0].imm, insn.opsize);
@@ -480,7 +469,12 @@ void register_control_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_JMP] = exec_jmp;
     t[ZYDIS_MNEMONIC_CALL] = exec_call;
     t[ZYDIS_MNEMONIC_RET] = exec_ret;
-    register_jcc(t, std::make_index_sequence<16>());
+    static constexpr ZydisMnemonic kJcc[16] = {
+        ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
+        ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
+        ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
+        ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE};
+    register_conditional<Jcc>(t, kJcc, std::make_index_sequence<16>());
     t[ZYDIS_MNEMONIC_JCXZ] = exec_jcxz;
     t[ZYDIS_MNEMONIC_JECXZ] = exec_jcxz;
     t[ZYDIS_MNEMONIC_LOOP] = exec_loop;

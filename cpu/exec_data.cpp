@@ -321,16 +321,24 @@ void exec_leave(Cpu& cpu, const DecodedInsn& insn) {
 
 // ---------------------------------------------------------------- conditions and flags
 
-void exec_cmovcc(Cpu& cpu, const DecodedInsn& insn) {
-    // The source is read (and may fault) even when the condition is false;
-    // outside 64-bit mode a false condition leaves the destination alone.
-    const uint64_t v = cpu.read_operand(insn, 1);
-    if (cpu.condition(insn.opcode & 0xf)) cpu.write_operand(insn, 0, v);
-}
+template <unsigned kCc>
+struct Cmov {
+    template <typename Dst, typename Src>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        // The source is read (and may fault) even when the condition is false;
+        // outside 64-bit mode a false condition leaves the destination alone.
+        const uint64_t v = Src::read(cpu, insn, 1);
+        if (cpu.condition(kCc)) Dst::write(cpu, insn, 0, v);
+    }
+};
 
-void exec_setcc(Cpu& cpu, const DecodedInsn& insn) {
-    cpu.write_operand(insn, 0, cpu.condition(insn.opcode & 0xf) ? 1 : 0);
-}
+template <unsigned kCc>
+struct Set {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        Dst::write(cpu, insn, 0, cpu.condition(kCc) ? 1 : 0);
+    }
+};
 
 void exec_clc(Cpu& cpu, const DecodedInsn&) { cpu.set_flag(flags::CF, false); }
 void exec_stc(Cpu& cpu, const DecodedInsn&) { cpu.set_flag(flags::CF, true); }
@@ -379,8 +387,8 @@ void register_data_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_MOV] = exec_mov;
     register_form_instances<Mov, F::kR32R32, F::kR32Imm, F::kR32M32, F::kM32R32, F::kM32Imm, F::kR8M8, F::kM8R8,
                             F::kM8Imm>(t, ZYDIS_MNEMONIC_MOV);
-    register_forms<Movzx, F::kR32M8, F::kR32M16>(t, ZYDIS_MNEMONIC_MOVZX);
-    register_forms<Movsx, F::kR32M8, F::kR32M16>(t, ZYDIS_MNEMONIC_MOVSX);
+    register_forms<Movzx, F::kR32M8, F::kR32M16, F::kR32R8, F::kR32R16>(t, ZYDIS_MNEMONIC_MOVZX);
+    register_forms<Movsx, F::kR32M8, F::kR32M16, F::kR32R8, F::kR32R16>(t, ZYDIS_MNEMONIC_MOVSX);
     t[ZYDIS_MNEMONIC_XCHG] = exec_xchg;
     t[ZYDIS_MNEMONIC_XADD] = exec_xadd;
     t[ZYDIS_MNEMONIC_CMPXCHG] = exec_cmpxchg;
@@ -406,16 +414,18 @@ void register_data_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_POPFD] = exec_popf;
     t[ZYDIS_MNEMONIC_ENTER] = exec_enter;
     t[ZYDIS_MNEMONIC_LEAVE] = exec_leave;
-    for (auto m : {ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB, ZYDIS_MNEMONIC_CMOVNB,
-                   ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
-                   ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP, ZYDIS_MNEMONIC_CMOVNP,
-                   ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE})
-        t[m] = exec_cmovcc;
-    for (auto m : {ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB, ZYDIS_MNEMONIC_SETNB,
-                   ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
-                   ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP, ZYDIS_MNEMONIC_SETNP,
-                   ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE})
-        t[m] = exec_setcc;
+    static constexpr ZydisMnemonic kCmov[16] = {
+        ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB,  ZYDIS_MNEMONIC_CMOVNB,
+        ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
+        ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP,  ZYDIS_MNEMONIC_CMOVNP,
+        ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE};
+    register_conditional<Cmov, F::kR32R32, F::kR32M32>(t, kCmov, std::make_index_sequence<16>());
+    static constexpr ZydisMnemonic kSet[16] = {
+        ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB,  ZYDIS_MNEMONIC_SETNB,
+        ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
+        ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP,  ZYDIS_MNEMONIC_SETNP,
+        ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE};
+    register_conditional<Set, F::kR8, F::kM8>(t, kSet, std::make_index_sequence<16>());
     t[ZYDIS_MNEMONIC_CLC] = exec_clc;
     t[ZYDIS_MNEMONIC_STC] = exec_stc;
     t[ZYDIS_MNEMONIC_CMC] = exec_cmc;

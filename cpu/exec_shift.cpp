@@ -43,7 +43,7 @@ struct Shift {
 
 template <ShiftOp kOp>
 void register_shift(HandlerTable& t, ZydisMnemonic m) {
-    register_forms<Shift<kOp>, OperandForm::kR32Imm, OperandForm::kM32Imm>(t, m);
+    register_forms<Shift<kOp>, OperandForm::kR32Imm, OperandForm::kM32Imm, OperandForm::kR32R8>(t, m);
 }
 
 template <bool kLeft>

@@ -4,6 +4,7 @@
 #pragma once
 #include <array>
 #include <unordered_map>
+#include <utility>
 
 #include <Zydis/Zydis.h>
 
@@ -34,7 +35,7 @@ private:
 
 // H::run<Dst, Src> for each of kForms (FormOperands gives the accessors).
 template <typename H, OperandForm... kForms>
-void register_form_instances(HandlerTable& t, ZydisMnemonic m) {
+void register_form_instances([[maybe_unused]] HandlerTable& t, [[maybe_unused]] ZydisMnemonic m) {
     (t.set_form(m, kForms, &H::template run<typename FormOperands<kForms>::Dst, typename FormOperands<kForms>::Src>),
      ...);
 }
@@ -43,6 +44,14 @@ template <typename H, OperandForm... kForms>
 void register_forms(HandlerTable& t, ZydisMnemonic m) {
     t[m] = &H::template run<operand::Any, operand::Any>;
     register_form_instances<H, kForms...>(t, m);
+}
+
+// Instructions with a condition code (Jcc, CMOVcc, SETcc): H<cc> for each
+// of the 16 codes, `mnemonics` in condition-code order (the low nibble of
+// the opcode), so the condition folds to a flag test in each instance.
+template <template <unsigned> class H, OperandForm... kForms, size_t... kCc>
+void register_conditional(HandlerTable& t, const ZydisMnemonic (&mnemonics)[16], std::index_sequence<kCc...>) {
+    (register_forms<H<kCc>, kForms...>(t, mnemonics[kCc]), ...);
 }
 
 // Built once on first use and immutable afterwards.

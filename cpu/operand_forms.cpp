@@ -18,6 +18,8 @@ OperandForm operand_form(const DecodedInsn& insn) {
     if (insn.num_ops == 1) {
         if (is_gpr(d, 4)) return OperandForm::kR32;
         if (is_mem(d, 4)) return OperandForm::kM32;
+        if (is_gpr(d, 1)) return OperandForm::kR8;
+        if (is_mem(d, 1)) return OperandForm::kM8;
         return OperandForm::kGeneric;
     }
     if (insn.num_ops != 2) return OperandForm::kGeneric;
@@ -27,6 +29,8 @@ OperandForm operand_form(const DecodedInsn& insn) {
         if (is_mem(s, 4)) return OperandForm::kR32M32;
         if (is_mem(s, 1)) return OperandForm::kR32M8;
         if (is_mem(s, 2)) return OperandForm::kR32M16;
+        if (is_gpr(s, 1)) return OperandForm::kR32R8;
+        if (is_gpr(s, 2)) return OperandForm::kR32R16;
         return OperandForm::kGeneric;
     }
     if (is_mem(d, 4)) {

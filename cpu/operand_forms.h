@@ -34,6 +34,10 @@ enum class OperandForm : uint8_t {
     kM8Imm,
     kR32M8,
     kR32M16,
+    kR32R8,
+    kR32R16,
+    kR8,
+    kM8,
     kCount
 };
 
@@ -110,5 +114,9 @@ template <> struct FormOperands<OperandForm::kM8R8> { using Dst = operand::Mem<1
 template <> struct FormOperands<OperandForm::kM8Imm> { using Dst = operand::Mem<1>; using Src = operand::Imm<1>; };
 template <> struct FormOperands<OperandForm::kR32M8> { using Dst = operand::Gpr<4>; using Src = operand::Mem<1>; };
 template <> struct FormOperands<OperandForm::kR32M16> { using Dst = operand::Gpr<4>; using Src = operand::Mem<2>; };
+template <> struct FormOperands<OperandForm::kR32R8> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<1>; };
+template <> struct FormOperands<OperandForm::kR32R16> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<2>; };
+template <> struct FormOperands<OperandForm::kR8> { using Dst = operand::Gpr<1>; using Src = operand::Any; };
+template <> struct FormOperands<OperandForm::kM8> { using Dst = operand::Mem<1>; using Src = operand::Any; };
 
 }  // namespace nomad86
