@@ -495,21 +495,28 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
     const DecodedInsn* const last = first + block.insns.size();
     const DecodedInsn* insn = first;
     uint64_t start = s.rip;
+    uint64_t next = start;
     uint64_t saved_rsp = s.gpr[kRsp];
     uint64_t saved_flags = s.rflags;
     try {
         while (insn != last) {
-            start = s.rip;
+            // EIP is carried in a register from one instruction to the
+            // next: reloading the one just stored would put a store
+            // forwarding on every instruction's critical path. A handler
+            // that moved EIP anyway (only block-ending ones should) ends
+            // the loop below.
+            start = next;
             saved_rsp = s.gpr[kRsp];
             asm volatile("" ::: "memory");  // see step_insn
             saved_flags = s.rflags;
             insn_rip_ = start;
             if (start + insn->length - 1 > cs_limit) [[unlikely]]
                 raise(kGP, 0);
-            s.rip = (start + insn->length) & ip_mask;
+            next = (start + insn->length) & ip_mask;
+            s.rip = next;
             insn->handler(*this, *insn);
             insn++;
-            if (events_pending_) [[unlikely]]
+            if (events_pending_ || s.rip != next) [[unlikely]]
                 break;
         }
     } catch (const CpuException& e) {
