@@ -469,12 +469,7 @@ void register_control_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_JMP] = exec_jmp;
     t[ZYDIS_MNEMONIC_CALL] = exec_call;
     t[ZYDIS_MNEMONIC_RET] = exec_ret;
-    static constexpr ZydisMnemonic kJcc[16] = {
-        ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
-        ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
-        ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
-        ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE};
-    register_conditional<Jcc>(t, kJcc, std::make_index_sequence<16>());
+    register_conditional<Jcc>(t, "j");
     t[ZYDIS_MNEMONIC_JCXZ] = exec_jcxz;
     t[ZYDIS_MNEMONIC_JECXZ] = exec_jcxz;
     t[ZYDIS_MNEMONIC_LOOP] = exec_loop;

@@ -414,18 +414,8 @@ void register_data_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_POPFD] = exec_popf;
     t[ZYDIS_MNEMONIC_ENTER] = exec_enter;
     t[ZYDIS_MNEMONIC_LEAVE] = exec_leave;
-    static constexpr ZydisMnemonic kCmov[16] = {
-        ZYDIS_MNEMONIC_CMOVO, ZYDIS_MNEMONIC_CMOVNO, ZYDIS_MNEMONIC_CMOVB,  ZYDIS_MNEMONIC_CMOVNB,
-        ZYDIS_MNEMONIC_CMOVZ, ZYDIS_MNEMONIC_CMOVNZ, ZYDIS_MNEMONIC_CMOVBE, ZYDIS_MNEMONIC_CMOVNBE,
-        ZYDIS_MNEMONIC_CMOVS, ZYDIS_MNEMONIC_CMOVNS, ZYDIS_MNEMONIC_CMOVP,  ZYDIS_MNEMONIC_CMOVNP,
-        ZYDIS_MNEMONIC_CMOVL, ZYDIS_MNEMONIC_CMOVNL, ZYDIS_MNEMONIC_CMOVLE, ZYDIS_MNEMONIC_CMOVNLE};
-    register_conditional<Cmov, F::kR32R32, F::kR32M32>(t, kCmov, std::make_index_sequence<16>());
-    static constexpr ZydisMnemonic kSet[16] = {
-        ZYDIS_MNEMONIC_SETO, ZYDIS_MNEMONIC_SETNO, ZYDIS_MNEMONIC_SETB,  ZYDIS_MNEMONIC_SETNB,
-        ZYDIS_MNEMONIC_SETZ, ZYDIS_MNEMONIC_SETNZ, ZYDIS_MNEMONIC_SETBE, ZYDIS_MNEMONIC_SETNBE,
-        ZYDIS_MNEMONIC_SETS, ZYDIS_MNEMONIC_SETNS, ZYDIS_MNEMONIC_SETP,  ZYDIS_MNEMONIC_SETNP,
-        ZYDIS_MNEMONIC_SETL, ZYDIS_MNEMONIC_SETNL, ZYDIS_MNEMONIC_SETLE, ZYDIS_MNEMONIC_SETNLE};
-    register_conditional<Set, F::kR8, F::kM8>(t, kSet, std::make_index_sequence<16>());
+    register_conditional<Cmov, F::kR32R32, F::kR32M32>(t, "cmov");
+    register_conditional<Set, F::kR8, F::kM8>(t, "set");
     t[ZYDIS_MNEMONIC_CLC] = exec_clc;
     t[ZYDIS_MNEMONIC_STC] = exec_stc;
     t[ZYDIS_MNEMONIC_CMC] = exec_cmc;

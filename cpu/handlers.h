@@ -46,12 +46,19 @@ void register_forms(HandlerTable& t, ZydisMnemonic m) {
     register_form_instances<H, kForms...>(t, m);
 }
 
+// The mnemonic of `prefix` ("j", "cmov", "set") with condition code cc
+// (the low nibble of the opcode): "j" and 4 give JZ.
+ZydisMnemonic condition_mnemonic(const char* prefix, unsigned cc);
+
 // Instructions with a condition code (Jcc, CMOVcc, SETcc): H<cc> for each
-// of the 16 codes, `mnemonics` in condition-code order (the low nibble of
-// the opcode), so the condition folds to a flag test in each instance.
+// of the 16 codes, so the condition folds to a flag test in each instance.
 template <template <unsigned> class H, OperandForm... kForms, size_t... kCc>
-void register_conditional(HandlerTable& t, const ZydisMnemonic (&mnemonics)[16], std::index_sequence<kCc...>) {
-    (register_forms<H<kCc>, kForms...>(t, mnemonics[kCc]), ...);
+void register_conditional(HandlerTable& t, const char* prefix, std::index_sequence<kCc...>) {
+    (register_forms<H<kCc>, kForms...>(t, condition_mnemonic(prefix, kCc)), ...);
+}
+template <template <unsigned> class H, OperandForm... kForms>
+void register_conditional(HandlerTable& t, const char* prefix) {
+    register_conditional<H, kForms...>(t, prefix, std::make_index_sequence<16>());
 }
 
 // Built once on first use and immutable afterwards.
