@@ -218,6 +218,22 @@ void exec_push(Cpu& cpu, const DecodedInsn& insn) {
     cpu.push(size, v);
 }
 
+// PUSH/POP of a 32-bit register or memory operand (exec_push and exec_pop
+// are the generic ones, with segment registers and immediates).
+struct Push {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        cpu.push(4, Dst::read(cpu, insn, 0));  // PUSH ESP: the value before the decrement
+    }
+};
+
+struct Pop {
+    template <typename Dst, typename>
+    static void run(Cpu& cpu, const DecodedInsn& insn) {
+        Dst::write(cpu, insn, 0, cpu.pop(4));  // see exec_pop on ESP-based destinations
+    }
+};
+
 void exec_pop(Cpu& cpu, const DecodedInsn& insn) {
     const Operand& op = insn.ops[0];
     const unsigned size = insn.opsize;
@@ -404,6 +420,8 @@ void register_data_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_XLAT] = exec_xlat;
     t[ZYDIS_MNEMONIC_PUSH] = exec_push;
     t[ZYDIS_MNEMONIC_POP] = exec_pop;
+    register_form_instances<Push, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_PUSH);
+    register_form_instances<Pop, F::kR32, F::kM32>(t, ZYDIS_MNEMONIC_POP);
     t[ZYDIS_MNEMONIC_PUSHA] = exec_pusha;
     t[ZYDIS_MNEMONIC_PUSHAD] = exec_pusha;
     t[ZYDIS_MNEMONIC_POPA] = exec_popa;

@@ -15,6 +15,9 @@ bool is_imm(const Operand& op) { return op.kind == OpKind::kImm; }
 OperandForm operand_form(const DecodedInsn& insn) {
     const Operand& d = insn.ops[0];
     const Operand& s = insn.ops[1];
+    // Memory forms compute 32-bit addresses (operand::Mem).
+    if (insn.addrsize != 4 && (d.kind == OpKind::kMem || (insn.num_ops > 1 && s.kind == OpKind::kMem)))
+        return OperandForm::kGeneric;
     if (insn.num_ops == 1) {
         if (is_gpr(d, 4)) return OperandForm::kR32;
         if (is_mem(d, 4)) return OperandForm::kM32;

@@ -76,15 +76,22 @@ struct Gpr {
     static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
 };
 
+// Memory with 32-bit addressing (operand_form() checks the address size).
 template <unsigned kSize>
 struct Mem {
+    static uint64_t address(Cpu& cpu, const Operand& op) {
+        uint32_t ea = uint32_t(op.disp);
+        if (op.base != kNoReg) ea += uint32_t(cpu.s.gpr[op.base]);
+        if (op.index != kNoReg) ea += uint32_t(cpu.s.gpr[op.index]) << op.scale_shift;
+        return ea;
+    }
     static uint64_t read(Cpu& cpu, const DecodedInsn& insn, unsigned i) {
         const Operand& op = insn.ops[i];
-        return cpu.read_mem_sized<kSize>(SegReg(op.seg), cpu.effective_address(insn, op));
+        return cpu.read_mem_sized<kSize>(SegReg(op.seg), address(cpu, op));
     }
     static void write(Cpu& cpu, const DecodedInsn& insn, unsigned i, uint64_t v) {
         const Operand& op = insn.ops[i];
-        cpu.write_mem_sized<kSize>(SegReg(op.seg), cpu.effective_address(insn, op), v);
+        cpu.write_mem_sized<kSize>(SegReg(op.seg), address(cpu, op), v);
     }
     static constexpr unsigned size(const DecodedInsn&, unsigned) { return kSize; }
     static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
