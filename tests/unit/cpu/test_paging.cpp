@@ -344,6 +344,37 @@ TEST_CASE("paging: self-modifying code through a second virtual alias") {
     CHECK(p.r.s.gpr[kRax] == 7);
 }
 
+TEST_CASE("paging: after INVLPG the same linear EIP runs the newly mapped page (the interpreter's fetch cache)") {
+    PagingRig p;
+    p.pte(5, 0x30000 | 7);
+    p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
+    p.poke_code(0x31000, {0xb8, 0x02, 0x00, 0x00, 0x00});  // mov eax, 2
+    p.r.s.rip = 0x405000;
+    p.r.step();
+    CHECK(p.r.s.gpr[kRax] == 1);
+    p.pte(5, 0x31000 | 7);
+    p.r.cpu.tlb().flush_page(0x405000);
+    p.r.s.rip = 0x405000;
+    p.r.step();
+    CHECK(p.r.s.gpr[kRax] == 2);
+}
+
+TEST_CASE("paging: code a supervisor ran from a supervisor page faults when user mode fetches it") {
+    PagingRig p;
+    p.pte(5, 0x30000 | 3);  // present, writable, supervisor only
+    p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
+    p.r.s.rip = 0x405000;
+    p.r.step();
+    CHECK(p.r.s.gpr[kRax] == 1);
+    p.r.s.gpr[kRax] = 0;
+    p.pm.user(0x405000, 0x7000);
+    p.r.step();
+    REQUIRE(p.pm.in_handler(kPF));
+    CHECK(p.pm.stack(0) == (pf::P | pf::U));
+    CHECK(p.r.s.cr2 == 0x405000);
+    CHECK(p.r.s.gpr[kRax] == 0);
+}
+
 TEST_CASE("paging: the pure walker leaves A/D alone for debugger look-ups") {
     PagingRig p;
     p.pte(5, 0x30000 | 7);
