@@ -102,6 +102,52 @@ TEST_CASE("load_segment: a null DS loads and faults on use") {
     CHECK(faulted);
 }
 
+TEST_CASE("32-bit MOV forms through based, limited, read-only and expand-down data segments") {
+    // The interpreter's operand forms take an inline path only for present
+    // expand-up data segments whose limit holds the access; everything else
+    // must still add the base and fault as the general path does.
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(6, Pm::seg(0x20000, 0xfff, 0x93, 0x4));  // 0x30: base 0x20000, limit 0xfff, writable
+    pm.set_gdt(7, Pm::seg(0x20000, 0xfff, 0x91, 0x4));  // 0x38: the same, read-only
+    pm.set_gdt(8, Pm::seg(0x20000, 0xfff, 0x97, 0x4));  // 0x40: expand-down, writable, B=1
+    r.memory.write(GuestPhys(0x20010), 4, 0x11223344);
+    r.memory.write(GuestPhys(0x22000), 4, 0x55667788);
+
+    REQUIRE(try_load(r, kDs, 0x30).vector == 0xff);
+    place(r, 0x1000, {0xa1, 0x10, 0x00, 0x00, 0x00});
+    r.step();  // mov eax, [0x10]
+    CHECK(r.s.gpr[kRax] == 0x11223344);
+    place(r, 0x1000, {0xa3, 0x20, 0x00, 0x00, 0x00});
+    r.step();  // mov [0x20], eax
+    CHECK(r.memory.read(GuestPhys(0x20020), 4) == 0x11223344);
+    place(r, 0x1000, {0x8b, 0x05, 0xfe, 0x0f, 0x00, 0x00});
+    r.step();  // mov eax, [0xffe]: last byte past the limit
+    CHECK(pm.in_handler(kGP));
+    CHECK(pm.stack(0) == 0);
+
+    test::CpuRig r2;
+    Pm pm2(r2);
+    pm2.set_gdt(7, Pm::seg(0x20000, 0xfff, 0x91, 0x4));
+    REQUIRE(try_load(r2, kDs, 0x38).vector == 0xff);
+    place(r2, 0x1000, {0xc7, 0x05, 0x20, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00});
+    r2.step();  // mov dword [0x20], 1
+    CHECK(pm2.in_handler(kGP));
+    CHECK(r2.memory.read(GuestPhys(0x20020), 4) == 0);
+
+    test::CpuRig r3;
+    Pm pm3(r3);
+    pm3.set_gdt(8, Pm::seg(0x20000, 0xfff, 0x97, 0x4));
+    r3.memory.write(GuestPhys(0x22000), 4, 0x55667788);
+    REQUIRE(try_load(r3, kDs, 0x40).vector == 0xff);
+    place(r3, 0x1000, {0xa1, 0x00, 0x20, 0x00, 0x00});
+    r3.step();  // mov eax, [0x2000]: above the limit, valid
+    CHECK(r3.s.gpr[kRax] == 0x55667788);
+    place(r3, 0x1000, {0xa1, 0x10, 0x00, 0x00, 0x00});
+    r3.step();  // mov eax, [0x10]: at or below the limit
+    CHECK(pm3.in_handler(kGP));
+}
+
 TEST_CASE("load_segment through the LDT") {
     test::CpuRig r;
     Pm pm(r);
