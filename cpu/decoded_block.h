@@ -33,6 +33,10 @@ struct DecodedBlock {
     mutable void* host_code = nullptr;
     mutable uint32_t host_code_size = 0;
     mutable uint32_t chain_entry = 0;  // offset of the entry chained jumps take
+    // Offset of the entry past the translation's state checks, and what
+    // those checks check (jit::entry_needs() bits; all ones: everything).
+    mutable uint32_t fast_entry = 0;
+    mutable uint32_t fast_entry_needs = 0xffffffffu;
     mutable int32_t jump_cache_slot = -1;  // the JIT's jump cache slot naming it
     mutable uint32_t runs = 0;
     // Set when translation failed: the interpreter runs the block.

@@ -53,13 +53,8 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     if (e.block && e.block != &block) static_cast<const DecodedBlock*>(e.block)->jump_cache_slot = -1;
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
         jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
-    uint16_t fast_delta = 0;
-    uint32_t needs = 0xffffffffu;
-    if (auto f = fast_entries_.find(&block); f != fast_entries_.end()) {
-        fast_delta = uint16_t(f->second.offset - block.chain_entry);
-        needs = entry_needs(f->second.needs);
-    }
-    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, fast_delta, needs,
+    const uint16_t fast_delta = uint16_t(block.fast_entry - block.chain_entry);
+    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, fast_delta, block.fast_entry_needs,
                        static_cast<const uint8_t*>(block.host_code) + block.chain_entry, &block};
     block.jump_cache_slot = slot;
 }
@@ -111,7 +106,8 @@ bool JitEngine::translate(const DecodedBlock& block) {
     block.host_code = reinterpret_cast<void*>(t.fn);
     block.host_code_size = uint32_t(t.code_size);
     block.chain_entry = t.chain_entry;
-    fast_entries_[&block] = FastEntry{t.fast_entry, t.entry_state};
+    block.fast_entry = t.fast_entry;
+    block.fast_entry_needs = entry_needs(t.entry_state);
     for (const ChainSite& site : t.chain_sites) {
         const uint8_t* at = static_cast<const uint8_t*>(block.host_code) + site.site_offset;
         chain_sites_[at] = ChainSiteInfo{&block, site.target_phys, site.state};
@@ -149,8 +145,8 @@ void JitEngine::link_last_exit(const DecodedBlock& next) {
     if (writable[0] != 0xE9) return;
     // Past the target's state checks when the jump's own state implies them.
     uint32_t entry = next.chain_entry;
-    if (auto f = fast_entries_.find(&next); f != fast_entries_.end() && entry_implies(info.state, f->second.needs)) {
-        entry = f->second.offset;
+    if (entry_satisfies(info.state, next.fast_entry_needs)) {
+        entry = next.fast_entry;
         stats_.fast_chains++;
     }
     const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + entry;
@@ -203,7 +199,8 @@ void JitEngine::block_freed(const DecodedBlock& block) {
         for (const uint8_t* site : it->second) chain_sites_.erase(site);
         block_sites_.erase(it);
     }
-    fast_entries_.erase(&block);
+    block.fast_entry = 0;
+    block.fast_entry_needs = 0xffffffffu;
     runtime_.release(block.host_code);
     stats_.host_code_bytes -= block.host_code_size;
     block.host_code = nullptr;

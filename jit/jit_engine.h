@@ -84,12 +84,6 @@ private:
         uint64_t target_phys;
         EntryState state;  // what holds when the jump is taken
     };
-    // A translated block's entry past its state checks, and what they check.
-    struct FastEntry {
-        uint32_t offset;
-        EntryState needs;
-    };
-    std::unordered_map<const DecodedBlock*, FastEntry> fast_entries_;
 
     Cpu& cpu_;
     Logger& log_;

@@ -101,9 +101,8 @@ inline uint32_t entry_bits(const EntryState& s) {
 }
 inline uint32_t entry_needs(const EntryState& need) { return need.known ? entry_bits(need) : 0xffffffffu; }
 inline uint32_t entry_allows(const EntryState& have) { return have.known ? entry_bits(have) : 0; }
-inline bool entry_implies(const EntryState& have, const EntryState& need) {
-    return (entry_needs(need) & ~entry_allows(have)) == 0;
-}
+// Whether `have` satisfies checks described by entry_needs() bits.
+inline bool entry_satisfies(const EntryState& have, uint32_t needs) { return (needs & ~entry_allows(have)) == 0; }
 
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that
 // leaves the block until the engine patches it to jump straight into the
