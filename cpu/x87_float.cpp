@@ -102,10 +102,73 @@ const std::array<std::array<HostFn, 256>, 8> kTable = {
     make_row<0xde>(std::make_index_sequence<256>{}), make_row<0xdf>(std::make_index_sequence<256>{}),
 };
 
+// FLD and FST/FSTP of an IEEE single (kExpBits 8) or double (11) whose
+// conversion is exact, without the host FPU: a normal or zero value loads
+// exactly, and an extended value a single or double holds exactly stores
+// exactly, with no exception either way and C1 = 0 (no stack fault, not
+// rounded up); C0, C2 and C3 keep their values as the host leaves them.
+// Everything else (denormals, NaNs, infinities, rounding) goes to the host.
+// These are most of the x87 instructions real programs run (loads and
+// stores of doubles around the arithmetic), and FRSTOR/FNINIT on the host
+// cost far more than the conversion.
+template <unsigned kExpBits>
+bool convert_exactly(uint8_t modrm, const F80 in[2], F80 out[2], uint8_t* mem, uint16_t guest_fsw, uint16_t* sw) {
+    constexpr unsigned kBytes = kExpBits == 8 ? 4 : 8;
+    constexpr unsigned kFracBits = kBytes * 8 - 1 - kExpBits;
+    constexpr uint64_t kExpMax = (1u << kExpBits) - 1;
+    constexpr int kBias = int(kExpMax >> 1);
+    const uint16_t kept = guest_fsw & (kC0 | kC2 | kC3);
+    if (modrm == 0x00) {  // FLD
+        uint64_t bits = 0;
+        memcpy(&bits, mem, kBytes);
+        const uint64_t sign = bits >> (kBytes * 8 - 1);
+        const uint64_t e = (bits >> kFracBits) & kExpMax;
+        const uint64_t frac = bits & ((uint64_t(1) << kFracBits) - 1);
+        F80 v;
+        if (e == 0 && frac == 0) {
+            v.se = uint16_t(sign << 15);
+        } else if (e != 0 && e != kExpMax) {
+            v.mant = (uint64_t(1) << 63) | (frac << (63 - kFracBits));
+            v.se = uint16_t((sign << 15) | uint64_t(int(e) - kBias + 16383));
+        } else {
+            return false;
+        }
+        out[0] = v;
+        out[1] = in[0];
+        *sw = uint16_t((5u << 11) | kept);
+        return true;
+    }
+    // FST (0x10) / FSTP (0x18)
+    const F80& v = in[0];
+    uint64_t bits;
+    if (v.is_zero()) {
+        bits = 0;
+    } else {
+        const int e = int(v.exp()) - 16383 + kBias;
+        if (v.exp() == 0x7fff || !v.integer_bit() || e <= 0 || e >= int(kExpMax) ||
+            (v.mant << (1 + kFracBits)) != 0)
+            return false;
+        bits = (uint64_t(e) << kFracBits) | ((v.mant << 1) >> (64 - kFracBits));
+    }
+    bits |= uint64_t(v.sign()) << (kBytes * 8 - 1);
+    memcpy(mem, &bits, kBytes);
+    const bool pop = modrm == 0x18;
+    out[0] = pop ? in[1] : in[0];
+    out[1] = in[1];
+    *sw = uint16_t(((pop ? 7u : 6u) << 11) | kept);
+    return true;
+}
+
 }  // namespace
 
 uint16_t host_exec(uint8_t opcode, uint8_t modrm, const F80 in[2], F80 out[2], uint8_t* mem, uint16_t guest_fcw,
                    uint16_t guest_fsw, uint8_t* eflags) {
+    if ((opcode == 0xd9 || opcode == 0xdd) && (modrm == 0x00 || modrm == 0x10 || modrm == 0x18) && !eflags) {
+        uint16_t sw;
+        if (opcode == 0xd9 ? convert_exactly<8>(modrm, in, out, mem, guest_fsw, &sw)
+                           : convert_exactly<11>(modrm, in, out, mem, guest_fsw, &sw))
+            return sw;
+    }
     HostFn fn = (opcode >= 0xd8 && opcode <= 0xdf) ? kTable[opcode - 0xd8][modrm] : nullptr;
     if (!fn) __builtin_trap();  // a programming error: the caller asked for an encoding we never emit
     SaveImage img{};
