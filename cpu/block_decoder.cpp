@@ -253,6 +253,8 @@ void BlockDecoder::decode(DecodedBlock& block, const uint8_t* bytes, size_t avai
         pos += zi.length;
         if (insn.flags & (kInsnEndsBlock | kInsnCrossesPage)) break;
     }
+    block.bytes = 0;
+    for (const DecodedInsn& insn : block.insns) block.bytes += insn.length;
     if (trace) log->log(kLogInAsm, "\n");
 }
 

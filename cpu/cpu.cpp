@@ -490,6 +490,7 @@ bool Cpu::step_for_jit(const DecodedInsn& insn, uint64_t ip_mask) {
 // so those never need looking at between instructions here, and the
 // counters are added once at the end. The state saved for an exception
 // lives in callee-saved registers, which unwinding restores.
+template <bool kCheckLimit>
 inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit) {
     const DecodedInsn* const first = block.insns.data();
     const DecodedInsn* const last = first + block.insns.size();
@@ -510,7 +511,7 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
             asm volatile("" ::: "memory");  // see step_insn
             saved_flags = s.rflags;
             insn_rip_ = start;
-            if (start + insn->length - 1 > cs_limit) [[unlikely]]
+            if (kCheckLimit && start + insn->length - 1 > cs_limit) [[unlikely]]
                 raise(kGP, 0);
             next = (start + insn->length) & ip_mask;
             s.rip = next;
@@ -538,7 +539,11 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
     const uint32_t cs_limit = s.seg[kCs].limit;
     if (!debug_active_ && max_insns >= block.insns.size() && !s.interrupt_shadow && !(s.rflags & flags::TF))
         [[likely]] {
-        execute_block_plain(block, ip_mask, cs_limit);
+        // A block that ends inside the CS limit needs no check per instruction.
+        if (s.rip + block.bytes - 1 <= cs_limit) [[likely]]
+            execute_block_plain<false>(block, ip_mask, cs_limit);
+        else
+            execute_block_plain<true>(block, ip_mask, cs_limit);
         return;
     }
     uint64_t n = 0;

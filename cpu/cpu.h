@@ -467,6 +467,7 @@ private:
                                                             const FetchCacheStamp& stamp);
     [[gnu::noinline]] const DecodedBlock* decode_block(uint64_t linear, GuestPhys phys, DecodeMode mode);
     void execute_block(const DecodedBlock& block, uint64_t max_insns);
+    template <bool kCheckLimit>
     void execute_block_plain(const DecodedBlock& block, uint64_t ip_mask, uint32_t cs_limit);
     bool step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t cs_limit);
     bool handle_events();  // true: leave run()

@@ -27,6 +27,7 @@ struct DecodedBlock {
     uint64_t first_page = 0;
     uint64_t last_page = 0;
     std::vector<DecodedInsn> insns;
+    uint32_t bytes = 0;  // the instructions' total length
     // Owned by the block executor (the JIT): its translation of this block
     // and how often the block ran before it was worth translating. The
     // block cache tells the executor before it frees the block.

@@ -78,8 +78,7 @@ bool JitEngine::translate(const DecodedBlock& block) {
     const bool listing = log_.enabled(kLogOutAsm) && log_.in_filter(cpu_.linear_pc());
     std::vector<uint8_t> bytes;
     if (listing) {
-        size_t len = 0;
-        for (const DecodedInsn& insn : block.insns) len += insn.length;
+        const size_t len = block.bytes;
         bytes.resize(len);
         const uint64_t in_first = std::min<uint64_t>(len, kPageSize - (block.key.phys & (kPageSize - 1)));
         cpu_.memory().read_bytes(GuestPhys(block.key.phys), bytes.data(), in_first);

@@ -148,6 +148,21 @@ TEST_CASE("32-bit MOV forms through based, limited, read-only and expand-down da
     CHECK(pm3.in_handler(kGP));
 }
 
+TEST_CASE("an instruction of a block that runs past the CS limit raises #GP(0) at that instruction") {
+    // The block loop checks the limit once per block when the whole block
+    // lies inside it; this block does not, so its third NOP must fault.
+    test::CpuRig r;
+    Pm pm(r);
+    pm.set_gdt(6, Pm::seg(0, 0x1001, 0x9b, 0x4));  // 0x30: code, base 0, limit 0x1001, 32-bit
+    r.poke(0x1000, {0x90, 0x90, 0x90, 0x90});
+    r.s.seg[kCs] = Cpu::cache_from_descriptor(0x30, Pm::seg(0, 0x1001, 0x9b, 0x4));
+    r.s.rip = 0x1000;
+    r.cpu.run(100);  // a budget larger than the block: the plain block loop
+    CHECK(pm.in_handler(kGP));
+    CHECK(pm.stack(0) == 0);       // error code
+    CHECK(pm.stack(1) == 0x1002);  // EIP of the NOP past the limit
+}
+
 TEST_CASE("load_segment through the LDT") {
     test::CpuRig r;
     Pm pm(r);
