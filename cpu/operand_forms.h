@@ -11,7 +11,9 @@
 // definition of each instruction's semantics, read through one of these
 // accessors. The block decoder picks the instance (operand_form()).
 #pragma once
+#include <array>
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/cpu.h"
 #include "cpu/insn.h"
@@ -104,26 +106,45 @@ struct Imm {
     static uint64_t read_as(Cpu& cpu, const DecodedInsn& insn, unsigned i, unsigned) { return read(cpu, insn, i); }
 };
 
+// The accessor of an operand kind and size.
+enum class Kind : uint8_t { kAny, kGpr, kMem, kImm };
+template <Kind kKind, unsigned kSize> struct Of { using type = Any; };
+template <unsigned kSize> struct Of<Kind::kGpr, kSize> { using type = Gpr<kSize>; };
+template <unsigned kSize> struct Of<Kind::kMem, kSize> { using type = Mem<kSize>; };
+template <unsigned kSize> struct Of<Kind::kImm, kSize> { using type = Imm<kSize>; };
+
 }  // namespace operand
 
-// The accessor pair (destination, source) of each two-operand form.
-template <OperandForm kForm> struct FormOperands;
-template <> struct FormOperands<OperandForm::kGeneric> { using Dst = operand::Any; using Src = operand::Any; };
-template <> struct FormOperands<OperandForm::kR32> { using Dst = operand::Gpr<4>; using Src = operand::Any; };
-template <> struct FormOperands<OperandForm::kM32> { using Dst = operand::Mem<4>; using Src = operand::Any; };
-template <> struct FormOperands<OperandForm::kR32R32> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<4>; };
-template <> struct FormOperands<OperandForm::kR32Imm> { using Dst = operand::Gpr<4>; using Src = operand::Imm<4>; };
-template <> struct FormOperands<OperandForm::kR32M32> { using Dst = operand::Gpr<4>; using Src = operand::Mem<4>; };
-template <> struct FormOperands<OperandForm::kM32R32> { using Dst = operand::Mem<4>; using Src = operand::Gpr<4>; };
-template <> struct FormOperands<OperandForm::kM32Imm> { using Dst = operand::Mem<4>; using Src = operand::Imm<4>; };
-template <> struct FormOperands<OperandForm::kR8M8> { using Dst = operand::Gpr<1>; using Src = operand::Mem<1>; };
-template <> struct FormOperands<OperandForm::kM8R8> { using Dst = operand::Mem<1>; using Src = operand::Gpr<1>; };
-template <> struct FormOperands<OperandForm::kM8Imm> { using Dst = operand::Mem<1>; using Src = operand::Imm<1>; };
-template <> struct FormOperands<OperandForm::kR32M8> { using Dst = operand::Gpr<4>; using Src = operand::Mem<1>; };
-template <> struct FormOperands<OperandForm::kR32M16> { using Dst = operand::Gpr<4>; using Src = operand::Mem<2>; };
-template <> struct FormOperands<OperandForm::kR32R8> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<1>; };
-template <> struct FormOperands<OperandForm::kR32R16> { using Dst = operand::Gpr<4>; using Src = operand::Gpr<2>; };
-template <> struct FormOperands<OperandForm::kR8> { using Dst = operand::Gpr<1>; using Src = operand::Any; };
-template <> struct FormOperands<OperandForm::kM8> { using Dst = operand::Mem<1>; using Src = operand::Any; };
+// Each form's destination and source (kind, size), in OperandForm order.
+struct FormSpec {
+    operand::Kind dst;
+    uint8_t dst_size;
+    operand::Kind src;
+    uint8_t src_size;
+};
+constexpr std::array<FormSpec, size_t(OperandForm::kCount)> form_specs() {
+    using enum operand::Kind;
+    return {{
+        {kAny, 0, kAny, 0}, {kGpr, 4, kAny, 0}, {kMem, 4, kAny, 0},                         // kGeneric kR32 kM32
+        {kGpr, 4, kGpr, 4}, {kGpr, 4, kImm, 4}, {kGpr, 4, kMem, 4}, {kMem, 4, kGpr, 4},     // kR32R32 .. kM32R32
+        {kMem, 4, kImm, 4}, {kGpr, 1, kMem, 1}, {kMem, 1, kGpr, 1}, {kMem, 1, kImm, 1},     // kM32Imm .. kM8Imm
+        {kGpr, 4, kMem, 1}, {kGpr, 4, kMem, 2}, {kGpr, 4, kGpr, 1}, {kGpr, 4, kGpr, 2},     // kR32M8 .. kR32R16
+        {kGpr, 1, kAny, 0}, {kMem, 1, kAny, 0},                                             // kR8 kM8
+    }};
+}
+inline constexpr auto kFormSpecs = form_specs();
+
+// The accessor pair (destination, source) of a form.
+template <OperandForm kForm>
+struct FormOperands {
+    static constexpr FormSpec kSpec = kFormSpecs[size_t(kForm)];
+    using Dst = typename operand::Of<kSpec.dst, kSpec.dst_size>::type;
+    using Src = typename operand::Of<kSpec.src, kSpec.src_size>::type;
+};
+// The table is in enum order (spot checks at both ends and in the middle).
+static_assert(std::is_same_v<FormOperands<OperandForm::kGeneric>::Dst, operand::Any>);
+static_assert(std::is_same_v<FormOperands<OperandForm::kM32Imm>::Src, operand::Imm<4>>);
+static_assert(std::is_same_v<FormOperands<OperandForm::kR32M16>::Src, operand::Mem<2>>);
+static_assert(std::is_same_v<FormOperands<OperandForm::kM8>::Dst, operand::Mem<1>>);
 
 }  // namespace nomad86
