@@ -184,19 +184,8 @@ GuestPhys Cpu::translate_miss(uint64_t linear, AccessKind kind, bool supervisor)
 }
 
 uint64_t Cpu::read_linear_paged(uint64_t linear, unsigned size, bool supervisor) {
+    // (read_linear() has already tried the TLB's host page.)
     const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
-    // A TLB hit on plain RAM: straight from the host page.
-    if (size <= in_page) [[likely]] {
-        if (const uint8_t* host = tlb_.read_host_page(linear, !supervisor)) [[likely]] {
-            host += linear & (kPageSize - 1);
-            switch (size) {
-            case 1: return *host;
-            case 2: { uint16_t v; memcpy(&v, host, 2); return v; }
-            case 4: { uint32_t v; memcpy(&v, host, 4); return v; }
-            default: break;
-            }
-        }
-    }
     const GuestPhys first = translate(GuestVirt(linear), AccessKind::kRead, supervisor);
     if (size <= in_page) [[likely]]
         return bus_.memory.read(first, size);

@@ -275,48 +275,31 @@ public:
         if (debug_active_) [[unlikely]] watch_access(linear, size, true);
         write_linear(GuestVirt(linear), size, value, s.cpl < 3);
     }
+    // read_mem()/write_mem() of a size known at compile time, for the
+    // operand-form handlers (cpu/operand_forms.h): when the segment checks
+    // are the trivial ones (fast_data_access) they go straight to the
+    // linear access, whose TLB fast path is inline too.
+    template <unsigned kSize>
+    [[gnu::always_inline]] uint64_t read_mem_sized(SegReg seg, uint64_t offset) {
+        const SegmentCache& sc = s.seg[seg];
+        if (fast_data_access(sc, offset, kSize, 0)) [[likely]]
+            return read_linear(GuestVirt(sc.base + offset), kSize, s.cpl < 3);
+        return read_mem(seg, offset, kSize);
+    }
+    template <unsigned kSize>
+    [[gnu::always_inline]] void write_mem_sized(SegReg seg, uint64_t offset, uint64_t value) {
+        const SegmentCache& sc = s.seg[seg];
+        if (fast_data_access(sc, offset, kSize, 2)) [[likely]]
+            write_linear(GuestVirt(sc.base + offset), kSize, value, s.cpl < 3);
+        else
+            write_mem(seg, offset, kSize, value);
+    }
     // The host bytes of [offset, offset+len) in segment `seg` for an access
     // of `kind`, when the whole range passes the segment checks and lies in
     // one guest page of plain RAM that may be touched directly (see
     // PhysicalMemory::direct_span); nullptr otherwise, and the caller goes
     // access by access. Translating the range's page can raise #PF exactly
     // as the access of its first byte would.
-    // read_mem()/write_mem() of a size known at compile time, for the
-    // operand-form handlers (cpu/operand_forms.h): a protected-mode access
-    // through a present expand-up data segment, with paging off or staying
-    // in one page that hits the TLB, is done here, inline; anything else
-    // goes the general way.
-    template <unsigned kSize>
-    [[gnu::always_inline]] uint64_t read_mem_sized(SegReg seg, uint64_t offset) {
-        const SegmentCache& sc = s.seg[seg];
-        if (fast_data_access(sc, offset, kSize, 0)) [[likely]] {
-            const uint64_t linear = (sc.base + offset) & 0xffffffffull;
-            if (!(s.cr0 & cr0::PG)) return bus_.memory.read(GuestPhys(linear & bus_.memory.a20_mask()), kSize);
-            const uint64_t in_page = linear & (kPageSize - 1);
-            if (in_page <= kPageSize - kSize) [[likely]]
-                if (const uint8_t* host = tlb_.read_host_page(linear, s.cpl == 3)) [[likely]]
-                    return PhysicalMemory::load_le(host + in_page, kSize);
-        }
-        return read_mem(seg, offset, kSize);
-    }
-    template <unsigned kSize>
-    [[gnu::always_inline]] void write_mem_sized(SegReg seg, uint64_t offset, uint64_t value) {
-        const SegmentCache& sc = s.seg[seg];
-        if (fast_data_access(sc, offset, kSize, 2)) [[likely]] {
-            const uint64_t linear = (sc.base + offset) & 0xffffffffull;
-            if (!(s.cr0 & cr0::PG)) {
-                bus_.memory.write(GuestPhys(linear & bus_.memory.a20_mask()), kSize, value);
-                return;
-            }
-            GuestPhys phys;
-            if ((linear & (kPageSize - 1)) <= kPageSize - kSize &&
-                tlb_.lookup(linear, AccessKind::kWrite, s.cpl == 3, &phys)) [[likely]] {
-                bus_.memory.write(phys, kSize, value);
-                return;
-            }
-        }
-        write_mem(seg, offset, kSize, value);
-    }
     uint8_t* direct_access(SegReg seg, uint64_t offset, uint64_t len, AccessKind kind);
 
     // Checks a write without doing it (instructions that must fault before
