@@ -606,8 +606,7 @@ public:
         case Form::kSetcc:
             load_guest_flags();
             a_.set(x86::CondCode(insn.opcode & 0xf), x86::al);
-            a_.mov(reg_slot(op[0]), x86::al);
-            refresh(op[0].reg);
+            store_reg(op[0], x86::rax);
             break;
         case Form::kCmov:
         case Form::kCmovLoad: {
@@ -750,13 +749,31 @@ private:
 
     // The effective address of a memory operand (its offset in the
     // segment, wrapped to the address size) in edx.
+    // One LEA over the registers' host copies (or their values loaded
+    // from CpuState); only the low 32 bits of the sum are kept, which is
+    // the guest's wrap (16-bit addressing then drops bits 16-31).
     void effective_address(const DecodedInsn& insn, const Operand& m) {
-        a_.mov(x86::edx, Imm(uint32_t(uint64_t(m.disp))));
-        if (m.base != kNoReg) a_.emit(x86::Inst::kIdAdd, x86::edx, gpr_src(m.base, 4));
-        if (m.index != kNoReg) {
-            mov_from(x86::ecx, gpr_src(m.index, 4));
-            if (m.scale_shift) a_.shl(x86::ecx, Imm(m.scale_shift));
-            a_.add(x86::edx, x86::ecx);
+        const int32_t disp = int32_t(uint32_t(uint64_t(m.disp)));
+        // A register's value as a 64-bit base or index (only its low 32
+        // bits reach the result).
+        auto value_of = [&](unsigned r, const x86::Gp& scratch) {
+            if (cached(r)) return host_reg(r);
+            a_.mov(scratch.r32(), gpr_slot(r, 4));
+            return scratch;
+        };
+        if (m.base != kNoReg) {
+            const x86::Gp base = value_of(m.base, x86::rdx);
+            if (m.index != kNoReg) a_.lea(x86::edx, x86::ptr(base, value_of(m.index, x86::rcx), m.scale_shift, disp));
+            else a_.lea(x86::edx, x86::ptr(base, disp));
+        } else if (m.index != kNoReg && m.scale_shift == 0) {
+            a_.lea(x86::edx, x86::ptr(value_of(m.index, x86::rdx), disp));
+        } else {
+            a_.mov(x86::edx, Imm(uint32_t(disp)));
+            if (m.index != kNoReg) {  // [index*scale + disp]
+                mov_from(x86::ecx, gpr_src(m.index, 4));
+                a_.shl(x86::ecx, Imm(m.scale_shift));
+                a_.add(x86::edx, x86::ecx);
+            }
         }
         if (insn.addrsize == 2) a_.movzx(x86::edx, x86::dx);
     }
@@ -797,22 +814,21 @@ private:
             // has the first page's index bits).
             static_assert(Tlb::kEntryBytes == 64, "the index scaling below is << 6");
             const int32_t entries = in_cpu(cpu_.tlb().entries_data(), 0).offset();
-            a_.lea(x86::ecx, x86::ptr(x86::edx, int32_t(size - 1)));
+            if (size > 1) a_.lea(x86::ecx, x86::ptr(x86::rdx, int32_t(size - 1)));
+            else a_.mov(x86::ecx, x86::edx);
             a_.shr(x86::ecx, Imm(kPageShift));
             a_.mov(x86::eax, x86::edx);
-            a_.shr(x86::eax, Imm(kPageShift));
-            a_.and_(x86::eax, Imm(Tlb::kEntries - 1));
-            a_.shl(x86::eax, Imm(6));
-            const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, assumed_.cpl == 3));
+            a_.shr(x86::eax, Imm(kPageShift - 6));  // the entry's byte offset: index << 6
+            a_.and_(x86::eax, Imm((Tlb::kEntries - 1) << 6));
+            const bool user = assumed_.cpl == 3;
+            // A read of plain RAM: its own tag, then linear + addend is the
+            // host byte (anything else, the slow path).
+            const int32_t tag = write ? int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, user))
+                                      : int32_t(Tlb::kRamReadTagOffset + 4 * (user ? 1 : 0));
             a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
             a_.jne(slow);
             if (!write) {
-                // A read of plain RAM: the entry's host page (nullptr for
-                // anything else, which the slow path handles).
-                a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostPageOffset)));
-                a_.test(x86::rax, x86::rax);
-                a_.jz(slow);
-                a_.and_(x86::edx, Imm(kPageSize - 1));
+                a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostAddendOffset)));
                 a_.lea(kHost, x86::ptr(x86::rax, x86::rdx));
                 return;
             }
@@ -882,11 +898,19 @@ private:
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as
-    // Cpu::set_reg does; narrower writes keep the rest.
+    // Cpu::set_reg does; narrower writes keep the rest. Host flags are
+    // kept (the caller may capture them after).
     void store_reg(const Operand& dst, const x86::Gp& value64) {
         if (dst.size == 4 && dst.reg_class == RegClass::kGpr) {
             a_.mov(gpr_slot(dst.reg, 8), value64.r64());
             if (cached(dst.reg)) a_.mov(host_reg(dst.reg), value64.r64());
+        } else if (dst.reg_class == RegClass::kGpr && cached(dst.reg)) {
+            // AL/AX into the host copy, then the whole slot from it: a
+            // narrow store followed by a wide reload of the same slot would
+            // miss store forwarding (a stall of a dozen cycles or more).
+            const x86::Gp h = host_reg(dst.reg);
+            a_.mov(sized(h, dst.size), sized(value64, dst.size));
+            a_.mov(gpr_slot(dst.reg, 8), h);
         } else {
             a_.mov(reg_slot(dst), sized(value64, dst.size));
             refresh(dst.reg);

@@ -22,6 +22,11 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_
     set(AccessKind::kWrite, true, w.dirty && w.user && w.writable);
     set(AccessKind::kExecute, false, !w.nx);
     set(AccessKind::kExecute, true, w.user && !w.nx);
+    if (host_page) {
+        e.ram_read_tag[0] = e.tag[tag_index(AccessKind::kRead, false)];
+        e.ram_read_tag[1] = e.tag[tag_index(AccessKind::kRead, true)];
+        e.host_addend = reinterpret_cast<uintptr_t>(host_page) - (uintptr_t(vpn) << kPageShift);
+    }
 }
 
 void Tlb::flush_all() {

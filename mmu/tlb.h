@@ -64,11 +64,17 @@ private:
     // One cache line each.
     struct alignas(64) Entry {
         uint32_t tag[6];
+        // The read tags again (supervisor, user), but only when the page is
+        // plain RAM: one compare decides the JIT's inline read.
+        uint32_t ram_read_tag[2];
         uint32_t vpn;
         uint32_t phys_page;
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
         bool global;
         uint8_t* host_page;   // plain RAM: its host bytes (reads only), else nullptr
+        // host_page - the page's linear address: linear + addend = host
+        // byte (meaningful only where ram_read_tag matches).
+        uintptr_t host_addend;
     };
 
 public:
@@ -76,17 +82,21 @@ public:
     // The layout the JIT's inline lookup reads (jit/translator.cpp): entry
     // vpn % kEntries at entries_data() + vpn % kEntries * kEntryBytes; its
     // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
-    // physical page number at kPhysPageOffset, the host page for reads at
-    // kHostPageOffset.
+    // physical page number at kPhysPageOffset; for reads of plain RAM, the
+    // tag at kRamReadTagOffset + 4 * user and the linear-to-host addend at
+    // kHostAddendOffset.
     const void* entries_data() const { return entries_.data(); }
     static constexpr size_t kEntryBytes = sizeof(Entry);
     static constexpr size_t kTagsOffset = offsetof(Entry, tag);
     static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
-    static constexpr size_t kHostPageOffset = offsetof(Entry, host_page);
+    static constexpr size_t kRamReadTagOffset = offsetof(Entry, ram_read_tag);
+    static constexpr size_t kHostAddendOffset = offsetof(Entry, host_addend);
 
 private:
     static void clear(Entry& e) {
         for (uint32_t& t : e.tag) t = kInvalid;
+        for (uint32_t& t : e.ram_read_tag) t = kInvalid;
+        e.host_addend = 0;
         e.vpn = kInvalid;
         e.large_mask = 0;
         e.global = false;
