@@ -22,10 +22,11 @@ Cpu::Cpu(CpuBus bus)
     blocks_->set_free_callback([this](const DecodedBlock& b) {
         if (executor_) executor_->block_freed(b);
     });
+    bus_.memory.add_fast_write_listener(&tlb_);
     reset();
 }
 
-Cpu::~Cpu() = default;
+Cpu::~Cpu() { bus_.memory.remove_fast_write_listener(&tlb_); }
 
 void Cpu::reset() {
     CpuState fresh;
@@ -166,9 +167,14 @@ bool Cpu::try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestP
         *error = w.error;
         return false;
     }
-    tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(w.phys.page()));
+    fill_tlb(linear, w);
     *out = w.phys;
     return true;
+}
+
+void Cpu::fill_tlb(uint64_t linear, const WalkResult& w) {
+    const uint64_t page = w.phys.page();
+    tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(page), bus_.memory.fast_writable(page));
 }
 
 GuestPhys Cpu::translate_miss(uint64_t linear, AccessKind kind, bool supervisor) {
@@ -179,7 +185,7 @@ GuestPhys Cpu::translate_miss(uint64_t linear, AccessKind kind, bool supervisor)
         s.cr2 = linear;
         raise(kPF, w.error);
     }
-    tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(w.phys.page()));
+    fill_tlb(linear, w);
     return w.phys;
 }
 
@@ -203,6 +209,9 @@ void Cpu::write_linear_paged(uint64_t linear, unsigned size, uint64_t value, boo
     const GuestPhys first = translate(GuestVirt(linear), AccessKind::kWrite, supervisor);
     if (size <= in_page) [[likely]] {
         bus_.memory.write(first, size, value);
+        // The store made the page dirty: the next ones may skip the
+        // bookkeeping (the TLB's write_host_page).
+        if (bus_.memory.fast_writable(first.page())) tlb_.allow_fast_writes(linear, !supervisor);
         return;
     }
     // Both pages are checked before any byte is written.

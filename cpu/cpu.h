@@ -329,12 +329,15 @@ public:
             bus_.memory.write(GuestPhys(linear & bus_.memory.a20_mask()), size, value);
             return;
         }
-        GuestPhys phys;
-        if ((linear & (kPageSize - 1)) + size <= kPageSize && tlb_.lookup(linear, AccessKind::kWrite, !supervisor, &phys))
-            [[likely]] {
-            bus_.memory.write(phys, size, value);
-            return;
-        }
+        // A TLB hit on a page that takes stores directly (plain RAM,
+        // already dirty, no decoded code) inside one page: straight to the
+        // host page (the rest, out of line).
+        const uint64_t offset = linear & (kPageSize - 1);
+        if (offset + size <= kPageSize) [[likely]]
+            if (uint8_t* host = tlb_.write_host_page(linear, !supervisor)) [[likely]] {
+                PhysicalMemory::store_le(host + offset, size, value);
+                return;
+            }
         write_linear_paged(linear, size, value, supervisor);
     }
     GuestPhys translate(GuestVirt addr, AccessKind kind, bool supervisor) {
@@ -484,6 +487,7 @@ private:
     void watch_access(uint64_t linear, unsigned size, bool write);
     void trace_block(const DecodedBlock& block);
     GuestPhys translate_miss(uint64_t linear, AccessKind kind, bool supervisor);
+    void fill_tlb(uint64_t linear, const WalkResult& w);
     uint64_t read_linear_paged(uint64_t linear, unsigned size, bool supervisor);
     void write_linear_paged(uint64_t linear, unsigned size, uint64_t value, bool supervisor);
 

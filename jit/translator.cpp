@@ -821,13 +821,19 @@ private:
             a_.shr(x86::eax, Imm(kPageShift - 6));  // the entry's byte offset: index << 6
             a_.and_(x86::eax, Imm((Tlb::kEntries - 1) << 6));
             const bool user = assumed_.cpl == 3;
-            // A read of plain RAM: its own tag, then linear + addend is the
-            // host byte (anything else, the slow path).
-            const int32_t tag = write ? int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, user))
-                                      : int32_t(Tlb::kRamReadTagOffset + 4 * (user ? 1 : 0));
+            // Plain RAM (for a store: already dirty, no decoded code, see
+            // Tlb::write_host_page) has its own tags, and then linear +
+            // addend is the host byte; anything else takes the slow path,
+            // whose store makes the page qualify. (-accel jit,verify=on:
+            // stores go the long way, which knows the physical address the
+            // journal records.)
+            const bool direct = !(write && journal_stores_);
+            const int32_t tag = int32_t(!direct  ? Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, user)
+                                        : write ? Tlb::kRamWriteTagOffset + 4 * (user ? 1 : 0)
+                                                : Tlb::kRamReadTagOffset + 4 * (user ? 1 : 0));
             a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
             a_.jne(slow);
-            if (!write) {
+            if (direct) {
                 a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostAddendOffset)));
                 a_.lea(kHost, x86::ptr(x86::rax, x86::rdx));
                 return;
@@ -919,12 +925,13 @@ private:
 
     void capture_flags(uint32_t mask) {
         // Host EFLAGS -> the guest's arithmetic flags in `mask`:
-        // kFlags ^= (host ^ kFlags) & mask.
+        // kFlags = (kFlags & ~mask) | (host & mask), two operations deep
+        // on kFlags (the chain from one capture to the next).
         a_.pushfq();
         a_.pop(x86::rcx);
-        a_.xor_(x86::rcx, kFlags);
         a_.and_(x86::ecx, Imm(int32_t(mask)));
-        a_.xor_(kFlags, x86::rcx);
+        a_.and_(kFlags, Imm(int32_t(~mask)));
+        a_.or_(kFlags, x86::rcx);
     }
 
     void emit_mov(const Operand& dst, const Operand& src) {

@@ -134,9 +134,12 @@ void PhysicalMemory::undo_writes(const WriteJournal& journal) {
 
 bool PhysicalMemory::test_and_clear_dirty(uint64_t page) {
     if (page >= page_flags_.size()) return false;
-    bool dirty = page_flags_[page] & kDirtyMigration;
+    const bool dirty = page_flags_[page] & kDirtyMigration;
+    if (!dirty) return false;
     page_flags_[page] &= uint8_t(~kDirtyMigration);
-    return dirty;
+    // The next store must set the bit again: not straight to host bytes.
+    revoke_fast_writes(page);
+    return true;
 }
 
 uint64_t PhysicalMemory::count_dirty() const {
@@ -173,6 +176,7 @@ void PhysicalMemory::mark_absent(uint64_t page) {
     if (!is_migratable_page(page) || (page_flags_[page] & kAbsent)) return;
     page_flags_[page] |= kAbsent | kNotRam;
     absent_pages_++;
+    revoke_fast_writes(page);
 }
 
 void PhysicalMemory::make_present(uint64_t addr, uint64_t len) {

@@ -52,6 +52,17 @@ public:
     virtual void code_page_written(uint64_t page) = 0;
 };
 
+// Keeps host pointers for direct stores to RAM pages (the software TLB's
+// fast write path). Told when a page stops qualifying (fast_writable): it
+// becomes code, its migration dirty bit is cleared, it goes absent, or a
+// write journal opens (all pages).
+class FastWriteListener {
+public:
+    virtual ~FastWriteListener() = default;
+    virtual void revoke_fast_writes(uint64_t page) = 0;
+    virtual void revoke_all_fast_writes() = 0;
+};
+
 class PhysicalMemory {
 public:
     static constexpr uint64_t kLegacyHoleStart = 0xA0000;
@@ -174,7 +185,9 @@ public:
     // Code tracking. A page marked as code reports the next write to it.
     void set_code_write_listener(CodeWriteListener* l) { code_listener_ = l; }
     void mark_code_page(uint64_t page) {
-        if (page < page_flags_.size()) page_flags_[page] |= kCodePage;
+        if (page >= page_flags_.size() || (page_flags_[page] & kCodePage)) return;
+        page_flags_[page] |= kCodePage;
+        revoke_fast_writes(page);
     }
     void clear_code_page(uint64_t page) {
         if (page < page_flags_.size()) page_flags_[page] &= uint8_t(~kCodePage);
@@ -200,7 +213,23 @@ public:
     }
 
     // While set, every RAM store is recorded in `journal` (nullptr: off).
-    void set_write_journal(WriteJournal* journal) { journal_ = journal; }
+    void set_write_journal(WriteJournal* journal) {
+        journal_ = journal;
+        if (journal_)
+            for (FastWriteListener* l : fast_write_listeners_) l->revoke_all_fast_writes();
+    }
+
+    // A store may go straight to the host bytes of `page`, with no side
+    // effect to note: plain RAM, present, already dirty for migration, no
+    // decoded code on it, no journal open. The listener hears when that
+    // stops being true.
+    bool fast_writable(uint64_t page) const {
+        return page < page_flags_.size() && !journal_ &&
+               (page_flags_[page] & (kNotRam | kCodePage | kDirtyMigration)) == kDirtyMigration;
+    }
+    // (Each CPU's TLB; a machine has one, a test may build more.)
+    void add_fast_write_listener(FastWriteListener* l) { fast_write_listeners_.push_back(l); }
+    void remove_fast_write_listener(FastWriteListener* l) { std::erase(fast_write_listeners_, l); }
     // Puts back every byte the journal recorded, latest first, as raw RAM
     // (no dirty or code-page side effects).
     void undo_writes(const WriteJournal& journal);
@@ -218,6 +247,9 @@ private:
         MmioHandler* mmio = nullptr;  // non-null for MMIO
         std::string name;
     };
+    void revoke_fast_writes(uint64_t page) {
+        for (FastWriteListener* l : fast_write_listeners_) l->revoke_fast_writes(page);
+    }
     void note_ram_write(uint64_t page) {
         uint8_t& f = page_flags_[page];
         f |= kDirtyMigration;
@@ -270,6 +302,7 @@ private:
     uint64_t a20_mask_ = ~uint64_t(0);
     CodeWriteListener* code_listener_ = nullptr;
     WriteJournal* journal_ = nullptr;
+    std::vector<FastWriteListener*> fast_write_listeners_;
     uint64_t absent_pages_ = 0;
     AbsentPageSource* absent_source_ = nullptr;
 };

@@ -2,7 +2,7 @@
 
 namespace nomad86 {
 
-void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page) {
+void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page, bool fast_writable) {
     fills_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
@@ -10,7 +10,6 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_
     e.vpn = vpn;
     e.phys_page = uint32_t(w.phys.value >> kPageShift);
     e.global = w.global;
-    e.host_page = host_page;
     e.large_mask = w.page_size > kPageSize ? uint32_t((w.page_size >> kPageShift) - 1) : 0;
     if (e.large_mask) large_entries_++;
     auto set = [&](AccessKind kind, bool user, bool allowed) {
@@ -23,16 +22,40 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_
     set(AccessKind::kExecute, false, !w.nx);
     set(AccessKind::kExecute, true, w.user && !w.nx);
     if (host_page) {
-        e.ram_read_tag[0] = e.tag[tag_index(AccessKind::kRead, false)];
-        e.ram_read_tag[1] = e.tag[tag_index(AccessKind::kRead, true)];
         e.host_addend = reinterpret_cast<uintptr_t>(host_page) - (uintptr_t(vpn) << kPageShift);
+        for (unsigned user = 0; user < 2; user++) {
+            e.ram_read_tag[user] = e.tag[tag_index(AccessKind::kRead, user)];
+            if (fast_writable) e.ram_write_tag[user] = e.tag[tag_index(AccessKind::kWrite, user)];
+        }
+        if (fast_writable) fast_write_entries_++;
     }
+}
+
+void Tlb::allow_fast_writes(uint64_t linear, bool user) {
+    const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
+    Entry& e = entries_[vpn & (kEntries - 1)];
+    // (Only where reads of the page are fast: plain RAM, addend set.)
+    if (e.vpn != vpn || e.ram_read_tag[user] != vpn) return;
+    e.ram_write_tag[user] = e.tag[tag_index(AccessKind::kWrite, user)];
+    fast_write_entries_++;
+}
+
+void Tlb::revoke_fast_writes(uint64_t phys_page) {
+    if (fast_write_entries_ == 0) return;
+    for (Entry& e : entries_)
+        if (e.phys_page == phys_page) e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid;
+}
+
+void Tlb::revoke_all_fast_writes() {
+    for (Entry& e : entries_) e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid;
+    fast_write_entries_ = 0;
 }
 
 void Tlb::flush_all() {
     generation_++;
     for (Entry& e : entries_) clear(e);
     large_entries_ = 0;
+    fast_write_entries_ = 0;
 }
 
 void Tlb::flush_non_global() {

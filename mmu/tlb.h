@@ -17,10 +17,11 @@
 
 #include "core/types.h"
 #include "mmu/page_walker.h"
+#include "mmu/phys_memory.h"
 
 namespace nomad86 {
 
-class Tlb {
+class Tlb final : public FastWriteListener {
 public:
     static constexpr unsigned kEntries = 1024;
     static constexpr uint32_t kInvalid = 0xffffffffu;
@@ -37,16 +38,19 @@ public:
     }
     // The host bytes of the page holding `linear` when a read of this
     // privilege hits and the page is plain RAM (nullptr otherwise): reads
-    // need no page-flag checks (a store does: code pages, dirty bits).
-    const uint8_t* read_host_page(uint64_t linear, bool user) const {
-        const uint32_t vpn = uint32_t(linear >> kPageShift);
-        const Entry& e = entries_[vpn & (kEntries - 1)];
-        if (e.tag[tag_index(AccessKind::kRead, user)] != vpn) return nullptr;
-        return e.host_page;
-    }
+    // need no page-flag checks.
+    const uint8_t* read_host_page(uint64_t linear, bool user) const { return host_page(linear, user, false); }
+    // The same for a store, when the page was also fast_writable()
+    // (PhysicalMemory) when it was filled and has not been revoked since:
+    // the store needs no dirty or code-page bookkeeping.
+    uint8_t* write_host_page(uint64_t linear, bool user) const { return host_page(linear, user, true); }
     // Caches the result of a successful walk of `linear`; `host_page` is
-    // the page's host bytes when it is plain RAM, else nullptr.
-    void fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page);
+    // the page's host bytes when it is plain RAM, else nullptr; stores may
+    // use them when `fast_writable`.
+    void fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page, bool fast_writable);
+    // A store through the entry of `linear` found its page fast_writable
+    // (the store set the dirty bit): later ones may go straight there.
+    void allow_fast_writes(uint64_t linear, bool user);
     // Fills so far (the JIT's verifier: did a run walk the page tables?).
     uint64_t fills() const { return fills_; }
     // Bumped by every flush: anything cached by linear address beside the
@@ -60,51 +64,67 @@ public:
     // large page's entries when it came from one).
     void flush_page(uint64_t linear);
 
+    // FastWriteListener: stores to the page (or any page) go the checked
+    // way again.
+    void revoke_fast_writes(uint64_t phys_page) override;
+    void revoke_all_fast_writes() override;
+
 private:
     // One cache line each.
     struct alignas(64) Entry {
         uint32_t tag[6];
-        // The read tags again (supervisor, user), but only when the page is
-        // plain RAM: one compare decides the JIT's inline read.
+        // The read and write tags again (supervisor, user), set only when
+        // the page is plain RAM (read) and fast_writable (write): one
+        // compare decides an inline access.
         uint32_t ram_read_tag[2];
+        uint32_t ram_write_tag[2];
         uint32_t vpn;
         uint32_t phys_page;
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
         bool global;
-        uint8_t* host_page;   // plain RAM: its host bytes (reads only), else nullptr
-        // host_page - the page's linear address: linear + addend = host
-        // byte (meaningful only where ram_read_tag matches).
+        // Host page - the page's linear address: linear + addend is the
+        // host byte, where a ram tag matches.
         uintptr_t host_addend;
     };
+    static_assert(sizeof(Entry) == 64);
+
+    uint8_t* host_page(uint64_t linear, bool user, bool write) const {
+        const uint32_t vpn = uint32_t(linear >> kPageShift);
+        const Entry& e = entries_[vpn & (kEntries - 1)];
+        if ((write ? e.ram_write_tag : e.ram_read_tag)[user ? 1 : 0] != vpn) return nullptr;
+        return reinterpret_cast<uint8_t*>(e.host_addend + (uintptr_t(vpn) << kPageShift));
+    }
 
 public:
     static constexpr unsigned tag_index(AccessKind kind, bool user) { return unsigned(kind) * 2 + (user ? 1 : 0); }
     // The layout the JIT's inline lookup reads (jit/translator.cpp): entry
     // vpn % kEntries at entries_data() + vpn % kEntries * kEntryBytes; its
     // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
-    // physical page number at kPhysPageOffset; for reads of plain RAM, the
-    // tag at kRamReadTagOffset + 4 * user and the linear-to-host addend at
-    // kHostAddendOffset.
+    // physical page number at kPhysPageOffset; for plain-RAM reads and
+    // fast writes, the tags at kRamReadTagOffset / kRamWriteTagOffset + 4 *
+    // user and the linear-to-host addend at kHostAddendOffset.
     const void* entries_data() const { return entries_.data(); }
     static constexpr size_t kEntryBytes = sizeof(Entry);
     static constexpr size_t kTagsOffset = offsetof(Entry, tag);
     static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
     static constexpr size_t kRamReadTagOffset = offsetof(Entry, ram_read_tag);
+    static constexpr size_t kRamWriteTagOffset = offsetof(Entry, ram_write_tag);
     static constexpr size_t kHostAddendOffset = offsetof(Entry, host_addend);
 
 private:
     static void clear(Entry& e) {
         for (uint32_t& t : e.tag) t = kInvalid;
         for (uint32_t& t : e.ram_read_tag) t = kInvalid;
+        for (uint32_t& t : e.ram_write_tag) t = kInvalid;
         e.host_addend = 0;
         e.vpn = kInvalid;
         e.large_mask = 0;
         e.global = false;
-        e.host_page = nullptr;
     }
 
     std::array<Entry, kEntries> entries_;
     unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
+    unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
     uint64_t fills_ = 0;
     uint32_t generation_ = 0;
 };
