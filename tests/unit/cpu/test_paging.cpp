@@ -344,6 +344,32 @@ TEST_CASE("paging: self-modifying code through a second virtual alias") {
     CHECK(p.r.s.gpr[kRax] == 7);
 }
 
+TEST_CASE("paging: stores straight to a host page stop when the page's dirty bit is cleared or it becomes code") {
+    PagingRig p;
+    p.pte(5, 0x30000 | 7);  // data
+    p.pte(6, 0x31000 | 7);  // code, written as data first
+    for (uint64_t linear : {0x405000u, 0x406100u}) {
+        p.r.cpu.write_linear(GuestVirt(linear), 4, 1);  // walks, dirties the page
+        p.r.cpu.write_linear(GuestVirt(linear), 4, 2);
+        CHECK(p.r.cpu.tlb().write_host_page(linear, false) != nullptr);
+    }
+    // Migration took the page: the next store must mark it dirty again.
+    CHECK(p.r.memory.test_and_clear_dirty(0x30));
+    p.r.cpu.write_linear(GuestVirt(0x405000), 4, 3);
+    CHECK(p.r.memory.test_and_clear_dirty(0x30));
+    CHECK(p.r4(0x30000) == 3);
+    // mov eax, 1 on the page written before: decoding it makes the page
+    // code, and the store to its immediate must invalidate the block.
+    place(p.r, 0x31000, {0xb8, 0x01, 0x00, 0x00, 0x00, 0x90});
+    p.r.s.rip = 0x406000;
+    p.r.step();
+    CHECK(p.r.s.gpr[kRax] == 1);
+    p.r.cpu.write_linear(GuestVirt(0x406001), 1, 2);
+    p.r.s.rip = 0x406000;
+    p.r.step();
+    CHECK(p.r.s.gpr[kRax] == 2);
+}
+
 TEST_CASE("paging: after INVLPG the same linear EIP runs the newly mapped page (the interpreter's fetch cache)") {
     PagingRig p;
     p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
