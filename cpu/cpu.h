@@ -181,6 +181,11 @@ public:
     // events are pending.
     const uint64_t* run_end_counter() const { return &run_end_; }
     const bool* events_pending_flag() const { return &events_pending_; }
+    // The block executor's summary of the mode state its translations
+    // assume (jit/translator.h, entry_bits_now), which their entries test
+    // with one compare. The executor keeps it current whenever its code
+    // runs: nothing else reads it, and it is not CPU state.
+    uint32_t* executor_mode_bits() { return &executor_mode_bits_; }
     // The block at CS:EIP as the interpreter would find it (decoded on
     // first use); throws CpuException like an instruction fetch.
     const DecodedBlock* block_at_pc();
@@ -515,6 +520,7 @@ private:
     // an interrupt, a stop request, a block ended by a mode change or a
     // write to its own code.
     bool events_pending_ = false;
+    uint32_t executor_mode_bits_ = 0;
     // Double-fault tracking: the class of the exception being delivered.
     int delivering_vector_ = -1;
     int64_t tsc_origin_ns_ = 0;

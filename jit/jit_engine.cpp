@@ -122,6 +122,7 @@ bool JitEngine::translate(const DecodedBlock& block) {
 bool JitEngine::run_translation(const DecodedBlock& block) {
     stats_.block_runs++;
     const uint64_t steps = *cpu_.step_counter();
+    *cpu_.executor_mode_bits() = entry_bits_now(cpu_.s);
     const uint32_t refused = reinterpret_cast<BlockFn>(block.host_code)(&cpu_, &cpu_.s);
     // Refused at its own entry (chained blocks after it may have run).
     return !(refused && *cpu_.step_counter() == steps);

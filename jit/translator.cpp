@@ -50,6 +50,21 @@ bool segment_is_flat(const SegmentCache& sc) {
     return (sc.attr & kSegWriteMask) == kSegWriteWant && sc.base == 0 && sc.limit == 0xffffffffu;
 }
 
+}  // namespace
+
+uint32_t entry_bits_now(const CpuState& s) {
+    EntryState now;
+    now.known = now.checked = true;
+    now.paging = s.cr0 & cr0::PG;
+    now.cpl = s.cpl;
+    for (unsigned seg = 0; seg < kNumSegRegs; seg++)
+        if (segment_is_flat(s.seg[seg])) now.flat_segments |= uint8_t(1u << seg);
+    const SegmentCache& cs = s.seg[kCs];
+    return entry_bits(now) | (cs.base == 0 && cs.limit == 0xffffffffu ? kEntryCsFlat : 0);
+}
+
+namespace {
+
 uint64_t jit_read_tsc(Cpu* cpu) { return cpu->read_tsc(); }
 
 void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
@@ -73,7 +88,10 @@ const x86::Gp kHost = x86::r11;
 bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounters* counters) {
     counters->helper_insns++;
     counters->helper_by_mnemonic[insn->mnemonic]++;
-    return cpu->step_for_jit(*insn, ip_mask);
+    const bool go_on = cpu->step_for_jit(*insn, ip_mask);
+    // The step may have changed any of it (a segment load, CPL, CR0).
+    *cpu->executor_mode_bits() = entry_bits_now(cpu->s);
+    return go_on;
 }
 
 // kHelper: a call to jit_step(). The others are emitted inline; the k*Mem*
@@ -444,37 +462,21 @@ public:
         // The state checks (EntryState), which a chained jump from a block
         // that established them skips: CS (flat: it holds any block),
         const int32_t cs = kSegOffset + int32_t(kCs * sizeof(SegmentCache));
-        if (assumed.known) {
-            a_.cmp(x86::qword_ptr(kState, cs + kSegBase), Imm(0));
-            a_.jne(bail_);
-            a_.cmp(x86::dword_ptr(kState, cs + kSegLimit), Imm(-1));
-            a_.jne(bail_);
-        } else {
+        if (!assumed.known) {
             a_.mov(x86::rax, x86::qword_ptr(kState, kRipOffset));
             a_.add(x86::rax, Imm(int32_t(bytes - 1)));
             a_.mov(x86::ecx, x86::dword_ptr(kState, cs + kSegLimit));
             a_.cmp(x86::rax, x86::rcx);
             a_.ja(bail_);
         }
-        // then CPL, paging and the flat data segments.
-        if (assumed.checked) {
-            a_.cmp(x86::byte_ptr(kState, kCplOffset), Imm(assumed.cpl));
-            a_.jne(bail_);
-            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
-            if (assumed.paging) a_.jz(bail_);
-            else a_.jnz(bail_);
-        }
-        for (unsigned seg = 0; seg < kNumSegRegs; seg++) {
-            if (!(assumed.flat_segments & (1u << seg))) continue;
-            const int32_t at = kSegOffset + int32_t(seg * sizeof(SegmentCache));
-            a_.cmp(x86::qword_ptr(kState, at + kSegBase), Imm(0));
-            a_.jne(bail_);
-            a_.cmp(x86::dword_ptr(kState, at + kSegLimit), Imm(-1));
-            a_.jne(bail_);
-            a_.movzx(x86::eax, x86::word_ptr(kState, at + kSegAttr));
-            a_.and_(x86::eax, Imm(kSegWriteMask));
-            a_.cmp(x86::eax, Imm(kSegWriteWant));
-            a_.jne(bail_);
+        // then CPL, paging and the flat data segments: every bit the block
+        // needs is set in the executor's summary of the state now.
+        const uint32_t needs = (assumed.known ? kEntryCsFlat : 0) | (assumed.checked ? entry_needs(assumed) : 0);
+        if (needs) {
+            a_.mov(x86::eax, in_cpu(cpu_.executor_mode_bits(), 4));
+            a_.not_(x86::eax);
+            a_.test(x86::eax, Imm(int32_t(needs)));
+            a_.jnz(bail_);
         }
         // The checks every entry makes: no events pending, the block fits
         // the run's step budget.
@@ -1324,10 +1326,19 @@ private:
             return;
         }
         Label miss = a_.newLabel();
-        a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
-        a_.jz(miss);
+        // What this block's entry checked need not be looked at again:
+        // paging on, CS flat, the CPL.
+        const bool known = assumptions_hold_ && assumed_.known;
+        const bool checked = known && assumed_.checked;
+        if (checked && !assumed_.paging) {
+            a_.jmp(miss);
+        } else if (!checked) {
+            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+            a_.jz(miss);
+        }
         a_.mov(x86::ecx, x86::eax);
-        a_.add(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegBase));
+        if (!known)
+            a_.add(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegBase));
         a_.mov(x86::edx, x86::ecx);  // jump_cache_index(), times the entry size
         a_.shr(x86::edx, Imm(12));
         a_.xor_(x86::edx, x86::ecx);
@@ -1340,8 +1351,12 @@ private:
         a_.mov(x86::eax, in_cpu(cpu_.tlb().generation_counter(), 4));
         a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, tlb_generation))), x86::eax);
         a_.jne(miss);
-        a_.movzx(x86::eax, x86::byte_ptr(kState, kCplOffset));
-        a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::ax);
+        if (checked) {
+            a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), Imm(assumed_.cpl));
+        } else {
+            a_.movzx(x86::eax, x86::byte_ptr(kState, kCplOffset));
+            a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::ax);
+        }
         a_.jne(miss);
         a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_hits)));
         a_.add(x86::qword_ptr(x86::rax), Imm(1));

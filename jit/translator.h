@@ -62,6 +62,7 @@
 
 namespace nomad86 {
 class Cpu;
+struct CpuState;
 }
 
 namespace nomad86::jit {
@@ -103,6 +104,12 @@ inline uint32_t entry_needs(const EntryState& need) { return need.known ? entry_
 inline uint32_t entry_allows(const EntryState& have) { return have.known ? entry_bits(have) : 0; }
 // Whether `have` satisfies checks described by entry_needs() bits.
 inline bool entry_satisfies(const EntryState& have, uint32_t needs) { return (needs & ~entry_allows(have)) == 0; }
+// Set in entry_bits_now() when CS is flat (base 0, 4 GiB limit).
+constexpr uint32_t kEntryCsFlat = 1u << 14;
+// The entry_bits() of the CPU's state now (every segment that is flat),
+// plus kEntryCsFlat: what Cpu::executor_mode_bits() holds while generated
+// code runs, so that an entry's checks are one test against it.
+uint32_t entry_bits_now(const CpuState& s);
 
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that
 // leaves the block until the engine patches it to jump straight into the
