@@ -453,10 +453,10 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
         s.rflags = saved_flags;
         deliver_exception(e);
         steps_++;
+        exception_steps_++;
         events_pending_ = true;
         return false;
     }
-    instret_++;
     steps_++;
     if (shadowed) {
         s.interrupt_shadow = false;
@@ -522,13 +522,12 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
         s.rip = start;
         s.gpr[kRsp] = saved_rsp;
         s.rflags = saved_flags;
-        instret_ += uint64_t(insn - first);
         steps_ += uint64_t(insn - first) + 1;
+        exception_steps_++;
         deliver_exception(e);
         events_pending_ = true;
         return;
     }
-    instret_ += uint64_t(insn - first);
     steps_ += uint64_t(insn - first);
 }
 
@@ -579,6 +578,7 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         } catch (const CpuException& e) {
             deliver_exception(e);
             steps_++;
+            exception_steps_++;
             events_pending_ = true;
             continue;
         }

@@ -135,7 +135,7 @@ public:
     // Pin 0 is INTR (level); the PIC drives it.
     void set_irq(unsigned pin, bool level) override;
     void set_interrupt_controller(InterruptAcknowledge* pic) { pic_ = pic; }
-    uint64_t instructions_retired() const { return instret_; }
+    uint64_t instructions_retired() const { return steps_ - exception_steps_; }
     // Decoded blocks held by the cache, and how many were invalidated.
     size_t decoded_blocks() const;
     uint64_t decoded_block_invalidations() const;
@@ -172,9 +172,8 @@ public:
     // One interpreter step of `insn` at s.rip, exactly as the interpreter
     // runs it (a C++ exception never leaves it). False: the block ends.
     bool step_for_jit(const DecodedInsn& insn, uint64_t ip_mask);
-    // Retired-instruction counters, which generated code bumps for the
-    // instructions it runs itself.
-    uint64_t* instret_counter() { return &instret_; }
+    // The step counter, which generated code bumps for the instructions it
+    // runs itself (retired instructions are steps less delivered exceptions).
     uint64_t* step_counter() { return &steps_; }
     // Chained translated blocks check these on entry: run() must return
     // when the step count would pass the end of its budget, and at once when
@@ -203,12 +202,12 @@ public:
         int delivering_vector;
     };
     Checkpoint checkpoint() const {
-        return Checkpoint{s, instret_, steps_, insn_rip_, events_pending_, shutdown_, delivering_vector_};
+        return Checkpoint{s, instructions_retired(), steps_, insn_rip_, events_pending_, shutdown_, delivering_vector_};
     }
     void restore(const Checkpoint& c) {
         s = c.s;
-        instret_ = c.instret;
         steps_ = c.steps;
+        exception_steps_ = c.steps - c.instret;
         insn_rip_ = c.insn_rip;
         events_pending_ = c.events_pending;
         shutdown_ = c.shutdown;
@@ -503,8 +502,8 @@ private:
     std::unique_ptr<FetchCache> fetch_cache_;
     std::unique_ptr<BlockDecoder> decoder_;
     BlockExecutor* executor_ = nullptr;
-    uint64_t instret_ = 0;
     uint64_t steps_ = 0;  // retired instructions plus delivered exceptions
+    uint64_t exception_steps_ = 0;  // of those, the exceptions
     uint64_t run_end_ = 0;  // steps_ at which the current run() ends
     unsigned max_block_insns_ = 64;
     bool debug_active_ = false;

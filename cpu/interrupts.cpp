@@ -156,7 +156,7 @@ void Cpu::deliver_interrupt(uint8_t vector, InterruptSource source, bool has_err
         const uint64_t cs_base = s.seg[kCs].base;
         lg.log(kLogInt,
                "%6" PRIu64 ": v=%02x e=%04x i=%d cpl=%u IP=%04x:%08" PRIx64 " pc=%08" PRIx64 " SP=%04x:%08" PRIx64,
-               instret_, vector, has_error ? error_code : 0, source == InterruptSource::kSoftware ? 1 : 0, s.cpl,
+               instructions_retired(), vector, has_error ? error_code : 0, source == InterruptSource::kSoftware ? 1 : 0, s.cpl,
                s.seg[kCs].selector, s.rip, uint64_t((cs_base + s.rip) & 0xffffffffu), s.seg[kSs].selector,
                uint64_t(s.gpr[kRsp] & 0xffffffffu));
         if (vector == kPF) lg.log(kLogInt, " CR2=%08" PRIx64 "\n", s.cr2);

@@ -208,7 +208,7 @@ void JitEngine::block_freed(const DecodedBlock& block) {
 }
 
 std::string JitEngine::report() const {
-    const uint64_t retired = *cpu_.instret_counter();
+    const uint64_t retired = cpu_.instructions_retired();
     char text[1024];
     const uint64_t helpers = counters_.helper_insns;
     snprintf(text, sizeof text,

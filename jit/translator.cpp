@@ -714,6 +714,14 @@ private:
         std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
     };
 
+    // A jump target in eax beyond the CS limit raises #GP: the slow
+    // path's. (A flat CS, which the entry checked, holds every target.)
+    void check_in_cs_limit(const Label& slow) {
+        if (assumptions_hold_ && assumed_.known) return;
+        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
+        a_.ja(slow);
+    }
+
     // jit_step(cpu, insn, ip_mask, counters); ZF set when the block must end.
     void call_step(const DecodedInsn& insn) {
         sync_flags();
@@ -743,10 +751,8 @@ private:
 
     void retire(unsigned n, bool take_back = false) {
         if (n == 0) return;
-        for (uint64_t* counter : {cpu_.instret_counter(), cpu_.step_counter()}) {
-            if (take_back) a_.sub(in_cpu(counter, 8), n);
-            else a_.add(in_cpu(counter, 8), n);
-        }
+        if (take_back) a_.sub(in_cpu(cpu_.step_counter(), 8), n);
+        else a_.add(in_cpu(cpu_.step_counter(), 8), n);
     }
 
     // The effective address of a memory operand (its offset in the
@@ -1090,8 +1096,7 @@ private:
         const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
         entry_rip_plus(x86::eax, disp);
         if (insn.opsize == 2) a_.movzx(x86::eax, x86::ax);
-        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
-        a_.ja(slow);
+        check_in_cs_limit(slow);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
         a_.bind(not_taken);
@@ -1164,8 +1169,7 @@ private:
         }
         const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
         entry_rip_plus(x86::eax, disp);
-        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
-        a_.ja(slow);
+        check_in_cs_limit(slow);
         stack_access(true, slow);
         entry_rip_plus(x86::eax, int32_t(next_offset));
         a_.mov(x86::dword_ptr(kHost), x86::eax);
@@ -1185,8 +1189,7 @@ private:
         const uint32_t release = insn.num_ops > 0 && insn.ops[0].kind == OpKind::kImm ? uint32_t(insn.ops[0].imm & 0xffff) : 0;
         stack_access(false, slow);
         a_.mov(x86::eax, x86::dword_ptr(kHost));
-        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
-        a_.ja(slow);
+        check_in_cs_limit(slow);
         adjust_esp(int32_t(4 + release));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         sync_flags();
@@ -1216,8 +1219,7 @@ private:
             return;
         }
         load_rm32(insn, insn.ops[0], x86::eax, slow);
-        a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
-        a_.ja(slow);
+        check_in_cs_limit(slow);
         if (call) {
             // The target waits in the frame's scratch slot while the push
             // clobbers the scratch registers.
