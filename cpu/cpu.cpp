@@ -323,6 +323,8 @@ inline const DecodedBlock* Cpu::lookup_block() {
 
 const DecodedBlock* Cpu::block_at_pc() { return lookup_block(); }
 
+const DecodedBlock* Cpu::find_decoded_block(const BlockKey& key) { return blocks_->find(key); }
+
 const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, const FetchCache::Stamp& stamp) {
     const GuestPhys phys = translate(GuestVirt(linear), AccessKind::kExecute, s.cpl < 3);
     const BlockKey key{phys.value, mode};

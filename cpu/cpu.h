@@ -185,6 +185,8 @@ public:
     // with one compare. The executor keeps it current whenever its code
     // runs: nothing else reads it, and it is not CPU state.
     uint32_t* executor_mode_bits() { return &executor_mode_bits_; }
+    // The decoded block with this key, if there is one (nothing decoded).
+    const DecodedBlock* find_decoded_block(const BlockKey& key);
     // The block at CS:EIP as the interpreter would find it (decoded on
     // first use); throws CpuException like an instruction fetch.
     const DecodedBlock* block_at_pc();

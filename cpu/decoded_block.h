@@ -4,6 +4,7 @@
 // a single instruction whose bytes cross into the next page.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/types.h"
@@ -42,6 +43,12 @@ struct DecodedBlock {
     mutable uint32_t runs = 0;
     // Set when translation failed: the interpreter runs the block.
     mutable bool untranslatable = false;
+    // The JIT's superblock: copies of the blocks that follow this one on its
+    // page, each reached when the branch ending the one before falls
+    // through; one translation runs them all, and they live as long as it
+    // does (its helper calls point into their instructions). A write to the
+    // page retires this block, and them with it.
+    mutable std::vector<std::unique_ptr<DecodedBlock>> jit_tail;
 };
 
 }  // namespace nomad86

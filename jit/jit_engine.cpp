@@ -64,6 +64,35 @@ const std::string& JitEngine::verify_failure() const {
     return verifier_ ? verifier_->failure() : kNone;
 }
 
+void JitEngine::add_superblock_tail(const DecodedBlock& block) {
+    // Flat 32-bit code on one page, and not while instructions are traced
+    // one block at a time (-d exec, cpu).
+    if (!options_.superblocks || !block.jit_tail.empty() || block.key.mode != DecodeMode::kProt32 ||
+        block.first_page != block.last_page || log_.enabled(kLogCpu | kLogExec))
+        return;
+    const DecodedBlock* part = &block;
+    uint64_t next_phys = block.key.phys + block.bytes;
+    size_t insns = block.insns.size();
+    while (block.jit_tail.size() < kMaxTailParts && falls_through_inline(part->insns.back()) &&
+           (next_phys >> kPageShift) == block.first_page) {
+        // Only a block decoded already (the fall-through has run before).
+        const DecodedBlock* next = cpu_.find_decoded_block(BlockKey{next_phys, block.key.mode});
+        if (!next || next->first_page != block.first_page || next->last_page != block.first_page ||
+            next->untranslatable || insns + next->insns.size() > kMaxSuperblockInsns)
+            break;
+        auto copy = std::make_unique<DecodedBlock>();
+        copy->key = next->key;
+        copy->first_page = next->first_page;
+        copy->last_page = next->last_page;
+        copy->insns = next->insns;
+        copy->bytes = next->bytes;
+        insns += copy->insns.size();
+        next_phys += copy->bytes;
+        part = copy.get();
+        block.jit_tail.push_back(std::move(copy));
+    }
+}
+
 bool JitEngine::translate(const DecodedBlock& block) {
     if (stats_.host_code_bytes >= options_.cache_bytes) {
         // Full: flush everything. The blocks are freed (and their code
@@ -73,12 +102,15 @@ bool JitEngine::translate(const DecodedBlock& block) {
         cpu_.flush_decoded_blocks();
         return false;
     }
+    add_superblock_tail(block);
     // The block's guest bytes, for the listing (first page, then the next
-    // one for an instruction that crosses into it).
+    // one for an instruction that crosses into it; a superblock's tail
+    // follows on the same page).
     const bool listing = log_.enabled(kLogOutAsm) && log_.in_filter(cpu_.linear_pc());
     std::vector<uint8_t> bytes;
     if (listing) {
-        const size_t len = block.bytes;
+        size_t len = block.bytes;
+        for (const auto& part : block.jit_tail) len += part->bytes;
         bytes.resize(len);
         const uint64_t in_first = std::min<uint64_t>(len, kPageSize - (block.key.phys & (kPageSize - 1)));
         cpu_.memory().read_bytes(GuestPhys(block.key.phys), bytes.data(), in_first);
@@ -113,6 +145,10 @@ bool JitEngine::translate(const DecodedBlock& block) {
         block_sites_[&block].push_back(at);
     }
     stats_.blocks_translated++;
+    if (!block.jit_tail.empty()) {
+        stats_.superblocks++;
+        stats_.superblock_parts += block.jit_tail.size();
+    }
     stats_.host_code_bytes += t.code_size;
     stats_.inline_insns_static += t.inline_insns;
     stats_.helper_insns_static += t.helper_insns;
@@ -213,7 +249,8 @@ std::string JitEngine::report() const {
     const uint64_t helpers = counters_.helper_insns;
     snprintf(text, sizeof text,
              "accel jit%s\n"
-             "blocks translated %" PRIu64 " (failed %" PRIu64 ", freed %" PRIu64 ")\n"
+             "blocks translated %" PRIu64 " (failed %" PRIu64 ", freed %" PRIu64 "), %" PRIu64
+             " of them superblocks running on into %" PRIu64 " more\n"
              "host code bytes %" PRIu64 " of %" PRIu64 " budget, cache flushes %" PRIu64 "\n"
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
@@ -222,7 +259,7 @@ std::string JitEngine::report() const {
              " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
-             stats_.blocks_freed, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
+             stats_.blocks_freed, stats_.superblocks, stats_.superblock_parts, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
              retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains,
              stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,

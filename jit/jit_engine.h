@@ -33,10 +33,13 @@ struct JitOptions {
     bool verify = false;                  // lockstep against the interpreter
     bool chain = true;                    // link blocks within a page
     bool perfmap = false;                 // name translations in /tmp/perf-PID.map
+    bool superblocks = true;              // run on through a not-taken Jcc (DecodedBlock::jit_tail)
 };
 
 struct JitStats {
     uint64_t blocks_translated = 0;
+    uint64_t superblocks = 0;          // of those, with a tail (DecodedBlock::jit_tail)
+    uint64_t superblock_parts = 0;     // the blocks in their tails
     uint64_t host_code_bytes = 0;      // live translations
     uint64_t translation_failures = 0;
     uint64_t cache_flushes = 0;
@@ -73,6 +76,11 @@ public:
 private:
     // Translates `block`; false if it cannot be (the interpreter runs it).
     bool translate(const DecodedBlock& block);
+    // Appends to `block.jit_tail` the blocks its translation runs on into
+    // (up to kMaxTailParts of them, kMaxSuperblockInsns instructions in all).
+    void add_superblock_tail(const DecodedBlock& block);
+    static constexpr size_t kMaxTailParts = 2;
+    static constexpr size_t kMaxSuperblockInsns = 48;
     // Runs the translation; false if its entry checks refused to start it.
     bool run_translation(const DecodedBlock& block);
     // The exit the last translation left by, if chainable: patch it to

@@ -52,6 +52,18 @@ FieldList describe(CpuState state) {
 
 }  // namespace
 
+// The block, then each part of its superblock tail that the branch before
+// it falls through to, as the translation runs them.
+void LockstepVerifier::interpret_superblock(const DecodedBlock& block, uint64_t entry_rip) {
+    cpu_.interpret_block(block);
+    uint64_t next = entry_rip + block.bytes;
+    for (const auto& part : block.jit_tail) {
+        if (cpu_.events_pending() || cpu_.shutdown() || cpu_.s.rip != (next & 0xffffffffu)) return;
+        cpu_.interpret_block(*part);
+        next += part->bytes;
+    }
+}
+
 LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
                                                 const std::function<bool()>& run_host_code) {
     PhysicalMemory& memory = cpu_.memory();
@@ -67,7 +79,7 @@ LockstepVerifier::Outcome LockstepVerifier::run(const DecodedBlock& block,
     reference.device_accesses = 0;
     const uint64_t fills = cpu_.tlb().fills();
     memory.set_write_journal(&reference);
-    cpu_.interpret_block(block);
+    interpret_superblock(block, start.s.rip);
     memory.set_write_journal(nullptr);
     if (cpu_.device_events() != device_events || reference.device_accesses != 0 ||
         cpu_.decoded_block_invalidations() != invalidations || cpu_.shutdown())

@@ -30,6 +30,7 @@ public:
     const std::string& failure() const { return failure_; }
 
 private:
+    void interpret_superblock(const DecodedBlock& block, uint64_t entry_rip);
     Cpu& cpu_;
     std::string failure_;
     // Kept between blocks so that a block costs no allocations.

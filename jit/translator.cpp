@@ -649,6 +649,32 @@ public:
         if (has_slow_path(form)) a_.bind(resume);
     }
 
+    // A Jcc inside a superblock: taken, it leaves as a block-ending one
+    // does; not taken, the code after it runs on. The target needs no CS
+    // limit check (the entry checked a flat CS, which a helper step cannot
+    // change without ending the block).
+    void side_exit(const DecodedInsn& insn, uint32_t next_offset, const ExitTargets& targets) {
+        if (insn.ops[0].imm == 0) {
+            // Both ways lead to the next part (`jz $+2`): it runs on, as the
+            // interpreter's block after this one would.
+            branch_fused_ = false;
+            return;
+        }
+        Label not_taken = a_.newLabel();
+        if (branch_fused_) {
+            a_.test(x86::r8b, x86::r8b);
+            a_.jz(not_taken);
+            branch_fused_ = false;
+        } else {
+            load_guest_flags();
+            a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
+        }
+        entry_rip_plus(x86::eax, int32_t(uint32_t(next_offset + insn.ops[0].imm)));
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+        leave_to(targets.retired, targets.taken);
+        a_.bind(not_taken);
+    }
+
     // Falls off the end: EIP after the last instruction when that one was
     // inline (a helper set it already).
     // `mode_kept`: the block's last instruction cannot have changed CS or
@@ -1477,31 +1503,46 @@ private:
 
 bool translates_inline(const DecodedInsn& insn) { return form_of(insn) != Form::kHelper; }
 
+bool falls_through_inline(const DecodedInsn& insn) {
+    return form_of(insn) == Form::kBranch && insn.mnemonic != ZYDIS_MNEMONIC_JMP && insn.opsize == 4;
+}
+
 Translation Translator::translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes,
                                   uint64_t entry_linear, bool want_listing) {
     Translation out;
-    const size_t n = block.insns.size();
+    // The block's instructions, then those of its superblock tail
+    // (DecodedBlock::jit_tail); a branch that ends a part before the last
+    // leaves when taken and goes on into the next part when not.
+    std::vector<const DecodedInsn*> list;
+    std::vector<bool> side_exit;
+    for (size_t k = 0; k <= block.jit_tail.size(); k++) {
+        const DecodedBlock& part = k == 0 ? block : *block.jit_tail[k - 1];
+        for (const DecodedInsn& insn : part.insns) list.push_back(&insn);
+        side_exit.resize(list.size(), false);
+        if (k < block.jit_tail.size()) side_exit.back() = true;
+    }
+    const size_t n = list.size();
     std::vector<Form> forms(n);
-    for (size_t i = 0; i < n; i++) forms[i] = form_of(block.insns[i]);
+    for (size_t i = 0; i < n; i++) forms[i] = form_of(*list[i]);
 
     // Flag liveness, backwards: helpers and the block's exit read them all.
     std::vector<bool> store_flags(n, false);
     uint32_t live = flags::ARITH;
     for (size_t i = n; i-- > 0;) {
-        if (forms[i] == Form::kHelper) {
+        if (forms[i] == Form::kHelper || side_exit[i]) {
             live = flags::ARITH;
             continue;
         }
-        const uint32_t w = flags_written(block.insns[i], forms[i]);
+        const uint32_t w = flags_written(*list[i], forms[i]);
         if (passes_flags_through(forms[i])) {
             // Computed at all only when a flag is live after it; then it
             // takes every flag in and puts every flag out.
             store_flags[i] = (flags::ARITH & live) != 0;
-            live = store_flags[i] ? flags::ARITH : (live & ~w) | flags_read(block.insns[i], forms[i]);
+            live = store_flags[i] ? flags::ARITH : (live & ~w) | flags_read(*list[i], forms[i]);
             continue;
         }
         store_flags[i] = (w & live) != 0;
-        live = (live & ~w) | flags_read(block.insns[i], forms[i]);
+        live = (live & ~w) | flags_read(*list[i], forms[i]);
     }
     // (A memory form's fallback is a helper step: flags_read() says it
     // reads them all, so they are in CpuState before it.)
@@ -1519,7 +1560,7 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
     BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_);
     uint32_t block_bytes = 0;
-    for (const DecodedInsn& insn : block.insns) block_bytes += insn.length;
+    for (const DecodedInsn* insn : list) block_bytes += insn->length;
     // The entry state this block is translated for (it is about to run in
     // it), and the segments its inline accesses use that are flat now.
     // (A flat CS holds any block that lies in one page; an instruction
@@ -1534,8 +1575,8 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         if (!touches_memory(forms[i])) continue;
         assumed.checked = true;
         uint8_t used = 0;
-        for (unsigned k = 0; k < block.insns[i].num_ops; k++)
-            if (block.insns[i].ops[k].kind == OpKind::kMem) used |= uint8_t(1u << block.insns[i].ops[k].seg);
+        for (unsigned k = 0; k < list[i]->num_ops; k++)
+            if (list[i]->ops[k].kind == OpKind::kMem) used |= uint8_t(1u << list[i]->ops[k].seg);
         if (uses_stack(forms[i]))
             used |= uint8_t(1u << kSs);
         for (unsigned seg = 0; seg < kNumSegRegs; seg++)
@@ -1547,7 +1588,7 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         std::array<unsigned, 8> reads{};
         for (size_t i = 0; i < n; i++) {
             if (forms[i] == Form::kHelper) continue;
-            const DecodedInsn& insn = block.insns[i];
+            const DecodedInsn& insn = *list[i];
             for (unsigned k = 0; k < insn.num_ops; k++) {
                 const Operand& op = insn.ops[k];
                 if (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg < 8) reads[op.reg]++;
@@ -1581,15 +1622,15 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     unsigned inline_count = 0;
     bool rip_current = true;  // s.rip holds this instruction's EIP
     for (size_t i = 0; i < n; i++) {
-        const DecodedInsn& insn = block.insns[i];
+        const DecodedInsn& insn = *list[i];
         // A flag writer right before a Jcc that tests only flags it writes:
         // the branch decides on the host's flags (a memory form's slow
         // path sets the same byte from the step's flags).
         const bool fusable = forms[i] == Form::kAlu || forms[i] == Form::kUnary || forms[i] == Form::kAluLoad ||
                              forms[i] == Form::kAluMem || forms[i] == Form::kUnaryMem;
         if (i + 1 < n && fusable && forms[i + 1] == Form::kBranch &&
-            block.insns[i + 1].mnemonic != ZYDIS_MNEMONIC_JMP) {
-            const unsigned cc = block.insns[i + 1].opcode & 0xf;
+            list[i + 1]->mnemonic != ZYDIS_MNEMONIC_JMP) {
+            const unsigned cc = list[i + 1]->opcode & 0xf;
             if ((flags_tested(cc) & ~flags_written(insn, forms[i])) == 0) e.fuse_next(cc);
         }
         if (want_listing) {
@@ -1605,7 +1646,17 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
                      hex, text.c_str(), forms[i] == Form::kHelper ? "   [helper]" : "");
             a.comment(line);
         }
-        if (forms[i] == Form::kHelper) {
+        if (side_exit[i]) {
+            // (Only Jcc rel32 in flat 32-bit code ends a part: see
+            // falls_through_inline and JitEngine::translate.)
+            const uint32_t next = offset + insn.length;
+            ExitTargets targets;
+            targets.retired = inline_count + 1;
+            targets.taken = same_page(int64_t(next) + int64_t(insn.ops[0].imm));
+            e.side_exit(insn, next, targets);
+            inline_count++;
+            rip_current = false;
+        } else if (forms[i] == Form::kHelper) {
             e.helper(insn, offset, rip_current, inline_count);
             out.helper_insns++;
             rip_current = true;  // the step left EIP at the next instruction
@@ -1639,7 +1690,7 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     // FF /4), LOOP/JCXZ, CLI/STI/POPF. (Whatever they leave pending, an
     // interrupt or a single step, makes their helper step end the block
     // at once, and makes every block's entry refuse.)
-    const DecodedInsn& last = block.insns[n - 1];
+    const DecodedInsn& last = *list[n - 1];
     const bool near_indirect = last.opcode_map == 0 && last.opcode == 0xff &&
                                (last.modrm_reg == 2 || last.modrm_reg == 4);
     bool keeps_mode = forms[n - 1] != Form::kHelper || near_indirect;

@@ -136,6 +136,10 @@ struct Translation {
 
 // Whether an instruction is emitted inline (else it is a helper call).
 bool translates_inline(const DecodedInsn& insn);
+// Whether a block ending in `insn` may have the block after it appended in
+// its translation (a superblock): a conditional jump the translator emits
+// inline, whose not-taken path runs on into the next block's code.
+bool falls_through_inline(const DecodedInsn& insn);
 
 class Translator {
 public:

@@ -3,7 +3,9 @@
 ; code reached through two virtual aliases of one physical page and
 ; rewritten through the other, a fault in the middle of a block (the
 ; instructions before it done, EIP at it), and a jump into the middle of an
-; instruction. Every piece runs several times so that under the JIT it runs
+; instruction; and a superblock (the JIT runs on through a not-taken Jcc into
+; the blocks after it in one translation): a taken branch leaves it, and a
+; store rewrites one of its later blocks. Every piece runs several times so that under the JIT it runs
 ; as translated code (a block is translated from its third run); the suite
 ; runs this under -accel interp, jit and jit,verify=on.
 ;
@@ -15,6 +17,7 @@
 
 SMC_AT  equ 0x10000
 SCRATCH equ 0x11000                     ; a RAM dword
+SB_AT   equ 0x12000                     ; group 13's code
 PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
@@ -339,6 +342,46 @@ pm_main:
   jmp .g12
 .d12:
   ASSERT32 eax, 0x600d0002
+
+  GROUP 13, "a superblock: a taken Jcc leaves it, a store rewrites a later part"
+  ; sb_code's first block ends in a Jcc whose both ways lead to the next
+  ; block, which ends in one taken on odd EBX; on even EBX it falls through
+  ; into a third. The translation of the first runs all three. From the
+  ; sixth run on, its store patches the immediate of the last part.
+  cld
+  mov esi, sb_code
+  mov edi, SB_AT
+  mov ecx, sb_code_end - sb_code
+  rep movsb
+  xor ebx, ebx
+  ; The later parts run once on their own first: a superblock takes in
+  ; only blocks decoded already (and verify=on translates at once).
+  call SB_AT + (sb_on - sb_code)
+  xor eax, eax                          ; counts the runs of the last part
+.g13:
+  lea ecx, [ebx + 0x40]
+  mov edi, SCRATCH
+  cmp ebx, 6
+  jb .call13
+  mov edi, SB_AT + (sb_patch - sb_code) + 1
+.call13:
+  call SB_AT
+  test ebx, 1
+  jz .even13
+  ASSERT8 dl, 0xdd
+  jmp .next13
+.even13:
+  cmp ebx, 6
+  jb .unpatched13
+  ASSERT8R dl, cl
+  jmp .next13
+.unpatched13:
+  ASSERT8 dl, 0
+.next13:
+  inc ebx
+  cmp ebx, 14
+  jb .g13
+  ASSERT32 eax, 7
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -368,6 +411,25 @@ smc_patch:
   mov al, 0
   ret
 smc_code_end:
+
+; Copied to SB_AT: stores CL at EDI; DL = 0xdd for odd EBX, else the
+; immediate at sb_patch (and EAX counts the runs of the part before it).
+sb_code:
+  mov [edi], cl
+  xor edx, edx
+  test ebx, 2
+  jz sb_on                              ; both ways lead on (displacement 0)
+sb_on:
+  test ebx, 1
+  jnz sb_odd
+  inc eax
+sb_patch:
+  mov dl, 0
+  ret
+sb_odd:
+  mov dl, 0xdd
+  ret
+sb_code_end:
 
 ; Copied to physical 0x300000 (mapped at 0x400000 and 0x401000).
 alias_code:
