@@ -22,6 +22,18 @@ PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
 
+; What the patching code stores and where, on run EBX: CL = %3 + EBX, at
+; EDI = SCRATCH for the first %1 runs (the code runs unchanged long enough
+; to be translated), then at %2.
+%macro STORE_TARGET 3
+  lea ecx, [ebx + %3]
+  mov edi, SCRATCH
+  cmp ebx, %1
+  jb %%chosen
+  mov edi, %2
+%%chosen:
+%endmacro
+
 CODE16
 start:
   PRINT "jit_blocks: self-modifying code, aliases, precise faults", 10
@@ -39,12 +51,7 @@ pm_main:
   rep movsb
   xor ebx, ebx
 .g1:
-  lea ecx, [ebx + 0x41]
-  mov edi, SCRATCH
-  cmp ebx, 3
-  jb .call1
-  mov edi, SMC_AT + (smc_patch - smc_code) + 1
-.call1:
+  STORE_TARGET 3, SMC_AT + (smc_patch - smc_code) + 1, 0x41
   call SMC_AT                           ; al = the immediate after the store
   cmp ebx, 3
   jb .unpatched
@@ -359,12 +366,7 @@ pm_main:
   call SB_AT + (sb_on - sb_code)
   xor eax, eax                          ; counts the runs of the last part
 .g13:
-  lea ecx, [ebx + 0x40]
-  mov edi, SCRATCH
-  cmp ebx, 6
-  jb .call13
-  mov edi, SB_AT + (sb_patch - sb_code) + 1
-.call13:
+  STORE_TARGET 6, SB_AT + (sb_patch - sb_code) + 1, 0x40
   call SB_AT
   test ebx, 1
   jz .even13
