@@ -159,6 +159,56 @@ bool convert_exactly(uint8_t modrm, const F80 in[2], F80 out[2], uint8_t* mem, u
     return true;
 }
 
+// The register compares (FCOM/FUCOM and their pops, FCOMI/FUCOMI(P),
+// FTST) and FXAM of values that are zero or normal finite, without the host
+// FPU: no exception is possible then (NaNs, infinities, denormals and
+// unsupported formats go to the host), C1 = 0 (FXAM: the sign), and the
+// result is exact whatever the precision and rounding control. TOP as the
+// host would leave it (6 plus the pops); FCOMI and FUCOMI leave C0-C3 as
+// the guest had them (hardware keeps C1 too, checked by hostdiff). `out`
+// is not produced (no caller of these encodings reads it).
+bool compare_exactly(uint8_t opcode, uint8_t modrm, const F80 in[2], uint16_t guest_fsw, uint16_t* sw,
+                     uint8_t* eflags) {
+    const bool fxam = opcode == 0xd9 && modrm == 0xe5;
+    const bool ftst = opcode == 0xd9 && modrm == 0xe4;
+    unsigned pops = 0;
+    bool to_eflags = false;
+    switch (opcode << 8 | modrm) {
+    case 0xd8d1: case 0xdde1: case 0xd9e4: case 0xd9e5: break;  // FCOM, FUCOM, FTST, FXAM
+    case 0xd8d9: case 0xdde9: pops = 1; break;                   // FCOMP, FUCOMP
+    case 0xded9: case 0xdae9: pops = 2; break;                   // FCOMPP, FUCOMPP
+    case 0xdbe9: case 0xdbf1: to_eflags = true; break;           // FUCOMI, FCOMI
+    case 0xdfe9: case 0xdff1: to_eflags = true; pops = 1; break; // FUCOMIP, FCOMIP
+    default: return false;
+    }
+    const F80 a = in[0];
+    const F80 b = ftst ? F80{} : in[1];
+    if (tag_of(a) > 1 || (!fxam && tag_of(b) > 1)) return false;
+    const uint16_t top = uint16_t(((6 + pops) & 7) << 11);
+    if (fxam) {
+        *sw = uint16_t(top | (a.sign() ? kC1 : 0) | (a.is_zero() ? kC3 : kC2));
+        return true;
+    }
+    // -1, 0, 1 as a <, =, > b; +0 and -0 are equal.
+    auto magnitude_order = [](const F80& x, const F80& y) {
+        if (x.exp() != y.exp()) return x.exp() < y.exp() ? -1 : 1;
+        return x.mant == y.mant ? 0 : (x.mant < y.mant ? -1 : 1);
+    };
+    const bool a_neg = a.sign() && !a.is_zero(), b_neg = b.sign() && !b.is_zero();
+    int order;
+    if (a.is_zero() && b.is_zero()) order = 0;
+    else if (a_neg != b_neg) order = a_neg ? -1 : 1;
+    else order = a_neg ? -magnitude_order(a, b) : magnitude_order(a, b);
+    if (to_eflags) {
+        // LAHF's view: bit 1 always set; ZF 0x40, PF 0x04, CF 0x01.
+        *eflags = uint8_t(0x02 | (order == 0 ? 0x40 : 0) | (order < 0 ? 0x01 : 0));
+        *sw = uint16_t(top | (guest_fsw & kCcMask));  // (the host leaves C1 too)
+        return true;
+    }
+    *sw = uint16_t(top | (order == 0 ? kC3 : 0) | (order < 0 ? kC0 : 0));
+    return true;
+}
+
 }  // namespace
 
 uint16_t host_exec(uint8_t opcode, uint8_t modrm, const F80 in[2], F80 out[2], uint8_t* mem, uint16_t guest_fcw,
@@ -168,6 +218,16 @@ uint16_t host_exec(uint8_t opcode, uint8_t modrm, const F80 in[2], F80 out[2], u
         if (opcode == 0xd9 ? convert_exactly<8>(modrm, in, out, mem, guest_fsw, &sw)
                            : convert_exactly<11>(modrm, in, out, mem, guest_fsw, &sw))
             return sw;
+    }
+    if (modrm >= 0xc0) {
+        uint16_t sw;
+        uint8_t host_flags = 0;
+        if (compare_exactly(opcode, modrm, in, guest_fsw, &sw, &host_flags)) {
+            out[0] = in[0];
+            out[1] = in[1];
+            if (eflags) *eflags = host_flags;
+            return sw;
+        }
     }
     HostFn fn = (opcode >= 0xd8 && opcode <= 0xdf) ? kTable[opcode - 0xd8][modrm] : nullptr;
     if (!fn) __builtin_trap();  // a programming error: the caller asked for an encoding we never emit
