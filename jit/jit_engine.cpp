@@ -65,10 +65,13 @@ const std::string& JitEngine::verify_failure() const {
 }
 
 void JitEngine::add_superblock_tail(const DecodedBlock& block) {
-    // Flat 32-bit code on one page, and not while instructions are traced
-    // one block at a time (-d exec, cpu).
-    if (!options_.superblocks || !block.jit_tail.empty() || block.key.mode != DecodeMode::kProt32 ||
-        block.first_page != block.last_page || log_.enabled(kLogCpu | kLogExec))
+    // 32-bit code on one page in a flat CS (so the translation's entry
+    // checks that CS is flat, and a taken side exit needs no limit check),
+    // and not while instructions are traced one block at a time (-d exec,
+    // cpu).
+    const SegmentCache& cs = cpu_.s.seg[kCs];
+    if (!block.jit_tail.empty() || block.key.mode != DecodeMode::kProt32 || block.first_page != block.last_page ||
+        cs.base != 0 || cs.limit != 0xffffffffu || log_.enabled(kLogCpu | kLogExec))
         return;
     const DecodedBlock* part = &block;
     uint64_t next_phys = block.key.phys + block.bytes;

@@ -33,7 +33,6 @@ struct JitOptions {
     bool verify = false;                  // lockstep against the interpreter
     bool chain = true;                    // link blocks within a page
     bool perfmap = false;                 // name translations in /tmp/perf-PID.map
-    bool superblocks = true;              // run on through a not-taken Jcc (DecodedBlock::jit_tail)
 };
 
 struct JitStats {

@@ -1647,8 +1647,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             a.comment(line);
         }
         if (side_exit[i]) {
-            // (Only Jcc rel32 in flat 32-bit code ends a part: see
-            // falls_through_inline and JitEngine::translate.)
+            // (Only a Jcc rel32 ends a part, and only in 32-bit code in a
+            // flat CS, which the entry checks: falls_through_inline,
+            // JitEngine::add_superblock_tail.)
             const uint32_t next = offset + insn.length;
             ExitTargets targets;
             targets.retired = inline_count + 1;

@@ -215,8 +215,7 @@ public:
     // While set, every RAM store is recorded in `journal` (nullptr: off).
     void set_write_journal(WriteJournal* journal) {
         journal_ = journal;
-        if (journal_)
-            for (FastWriteListener* l : fast_write_listeners_) l->revoke_all_fast_writes();
+        if (journal_) revoke_all_fast_writes();
     }
 
     // A store may go straight to the host bytes of `page`, with no side
@@ -249,6 +248,9 @@ private:
     };
     void revoke_fast_writes(uint64_t page) {
         for (FastWriteListener* l : fast_write_listeners_) l->revoke_fast_writes(page);
+    }
+    void revoke_all_fast_writes() {
+        for (FastWriteListener* l : fast_write_listeners_) l->revoke_all_fast_writes();
     }
     void note_ram_write(uint64_t page) {
         uint8_t& f = page_flags_[page];
