@@ -172,6 +172,31 @@ bool Cpu::try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestP
     return true;
 }
 
+uintptr_t Cpu::refill_tlb_for_jit(uint32_t linear, uint32_t last_vpn, bool write, bool user) {
+    if (!(s.cr0 & cr0::PG) || (linear >> kPageShift) != last_vpn) return 0;
+    const AccessKind kind = write ? AccessKind::kWrite : AccessKind::kRead;
+    GuestPhys phys;
+    if (!tlb_.lookup(linear, kind, user, &phys)) {
+        const uint64_t invalidations = blocks_->invalidations();
+        const WalkResult w = walk_page_tables(paging_regs(), linear, kind, user, bus_.memory);
+        if (!w.ok) return 0;  // the interpreter raises the #PF
+        fill_tlb(linear, w);
+        phys = w.phys;
+        // The walk's accessed/dirty flags landed on a page with decoded
+        // code: the interpreter's step ends the block (events pending).
+        if (blocks_->invalidations() != invalidations) return 0;
+    }
+    const uint8_t* host = write ? tlb_.write_host_page(linear, user) : tlb_.read_host_page(linear, user);
+    if (!host && write && bus_.memory.prepare_direct_store(phys.page())) {
+        tlb_.allow_fast_writes(linear, user);
+        host = tlb_.write_host_page(linear, user);
+    }
+    // (An addend of 0, host page at the guest page's own address, reads as
+    // "no": that page just keeps taking the interpreter's way.)
+    if (!host) return 0;
+    return reinterpret_cast<uintptr_t>(host) - (uintptr_t(linear >> kPageShift) << kPageShift);
+}
+
 void Cpu::fill_tlb(uint64_t linear, const WalkResult& w) {
     const uint64_t page = w.phys.page();
     tlb_.fill(linear, w, s.cr0 & cr0::WP, bus_.memory.ram_page_for_reads(page), bus_.memory.fast_writable(page));

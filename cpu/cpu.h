@@ -357,6 +357,16 @@ public:
     }
     // Translation without raising: false (and the #PF error code) on a fault.
     bool try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestPhys* out, uint32_t* error);
+    // The JIT's inline access missed the TLB's first way: makes an entry
+    // for the access at `linear` (paging on) without raising anything, from
+    // the second way or a page walk (which sets the accessed and, for a
+    // store, dirty flags as the access itself would), and returns its
+    // linear-to-host addend when the access may then go straight to the
+    // host page: plain RAM, inside one page (`last_vpn` is its last byte's
+    // page), and for a store a page that holds no decoded code (now marked
+    // dirty for migration, as the store will). 0: the interpreter's way
+    // (a fault, MMIO, a code page, a page-crossing access).
+    uintptr_t refill_tlb_for_jit(uint32_t linear, uint32_t last_vpn, bool write, bool user);
     PagingRegs paging_regs() const { return PagingRegs{s.cr0, s.cr3, s.cr4, s.efer}; }
     Tlb& tlb() { return tlb_; }
 

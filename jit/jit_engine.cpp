@@ -260,13 +260,15 @@ std::string JitEngine::report() const {
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
              "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks), jump cache hits %" PRIu64
              " of %" PRIu64 "\n"
-             "invalidations %" PRIu64 "\n",
+             "invalidations %" PRIu64 "\n"
+             "inline accesses' TLB refills %" PRIu64 " (%" PRIu64 " sent on to a helper step), second-way TLB hits %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.superblocks, stats_.superblock_parts, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
              retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains,
              stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,
-             cpu_.decoded_block_invalidations());
+             cpu_.decoded_block_invalidations(), counters_.tlb_refills, counters_.tlb_refills_declined,
+             cpu_.tlb().promotions());
     std::string out = text;
     // The instructions most often run as helper steps (the translator's
     // to-do list).

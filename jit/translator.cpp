@@ -94,6 +94,17 @@ bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounte
     return go_on;
 }
 
+// The refill routine's call (Translator::refill_routine): `write_user` is
+// 2 for a store plus 1 for a CPL-3 access. Returns the linear-to-host
+// addend, 0 for the interpreter's way (Cpu::refill_tlb_for_jit).
+uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t write_user,
+                         RuntimeCounters* counters) {
+    counters->tlb_refills++;
+    const uintptr_t addend = cpu->refill_tlb_for_jit(linear, last_vpn, write_user & 2, write_user & 1);
+    if (!addend) counters->tlb_refills_declined++;
+    return addend;
+}
+
 // kHelper: a call to jit_step(). The others are emitted inline; the k*Mem*
 // forms access guest memory through the inline TLB fast path and fall back
 // to jit_step() for the whole instruction when any condition of that path
@@ -414,10 +425,12 @@ struct ExitTargets {
 
 class BlockEmitter {
 public:
+    // `refill_routines`: Translator::refill_routine() by (store, user).
     BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores,
-                 const ChainHooks& hooks)
+                 const ChainHooks& hooks, const std::array<const void*, 4>& refill_routines)
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
-          last_exit_(hooks.last_exit), hooks_(hooks), ram_(cpu.memory().fast_path_view()) {}
+          last_exit_(hooks.last_exit), hooks_(hooks), refill_routines_(refill_routines),
+          ram_(cpu.memory().fast_path_view()) {}
 
     // CMP+Jcc fusion: the next inline flag writer also sets r8b to
     // condition `cc` from the host's flags, and the branch after it tests
@@ -695,6 +708,15 @@ public:
         a_.pop(kCpu);
         a_.pop(kState);
         a_.ret();
+        // First-way TLB misses: the refill routine preserves every register
+        // but rax, the addend it returns (0: the instruction's slow path).
+        for (const TlbRefill& r : refills_) {
+            a_.bind(r.miss);
+            a_.call(Imm(reinterpret_cast<uint64_t>(r.routine)));
+            a_.test(x86::rax, x86::rax);
+            a_.jz(r.slow);
+            a_.jmp(r.hit);
+        }
         // The fast paths' fallbacks: the interpreter runs the instruction.
         // Exits after this point count it among the inline instructions, so
         // the step's own retirement is taken back.
@@ -732,6 +754,12 @@ public:
     }
 
 private:
+    // An inline access's first-way TLB miss: `routine` may refill the entry
+    // and hand back the addend (on to `hit`), else the instruction's `slow`.
+    struct TlbRefill {
+        Label miss, hit, slow;
+        const void* routine;
+    };
     struct SlowPath {
         Label entry, resume;
         const DecodedInsn* insn;
@@ -866,12 +894,20 @@ private:
                                         : write ? Tlb::kRamWriteTagOffset + 4 * (user ? 1 : 0)
                                                 : Tlb::kRamReadTagOffset + 4 * (user ? 1 : 0));
             a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
-            a_.jne(slow);
             if (direct) {
+                // A miss asks the refill routine (out of line), which takes
+                // the second way or walks the tables; without one, the slow
+                // path.
+                const void* routine = refill_routines_[(write ? 2 : 0) + (user ? 1 : 0)];
+                const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine};
+                a_.jne(refill.miss);
                 a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostAddendOffset)));
+                a_.bind(refill.hit);
                 a_.lea(kHost, x86::ptr(x86::rax, x86::rdx));
+                if (routine) refills_.push_back(refill);
                 return;
             }
+            a_.jne(slow);
             a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kPhysPageOffset)));
         } else {
             // The access inside one page.
@@ -1482,6 +1518,7 @@ private:
     bool journal_stores_;
     const uint8_t** last_exit_;
     ChainHooks hooks_;
+    std::array<const void*, 4> refill_routines_;
     std::optional<unsigned> fuse_cc_;
     bool branch_fused_ = false;
     EntryState assumed_;
@@ -1497,6 +1534,7 @@ private:
     std::vector<std::pair<Label, Label>> chain_stubs_;
     std::vector<std::pair<unsigned, Label>> exits_;
     std::vector<SlowPath> slow_paths_;
+    std::vector<TlbRefill> refills_;
 };
 
 }  // namespace
@@ -1505,6 +1543,33 @@ bool translates_inline(const DecodedInsn& insn) { return form_of(insn) != Form::
 
 bool falls_through_inline(const DecodedInsn& insn) {
     return form_of(insn) == Form::kBranch && insn.mnemonic != ZYDIS_MNEMONIC_JMP && insn.opsize == 4;
+}
+
+const void* Translator::refill_routine(bool write, bool user) {
+    // Called from the middle of an inline access, where any caller-saved
+    // register may hold a live value: all of them but rax are kept. The
+    // stack is 16-byte aligned at the call, as at every call from
+    // generated code.
+    CodeHolder code;
+    code.init(runtime_.environment());
+    x86::Assembler a(&code);
+    static constexpr std::array<x86::Gp, 8> kSaved{x86::rcx, x86::rdx, x86::rsi, x86::rdi,
+                                                   x86::r8,  x86::r9,  x86::r10, x86::r11};
+    for (const x86::Gp& r : kSaved) a.push(r);
+    a.sub(x86::rsp, 8);
+    a.mov(x86::rdi, kCpu);
+    a.mov(x86::esi, x86::edx);  // the access's linear address
+    a.mov(x86::edx, x86::ecx);  // its last byte's page
+    a.mov(x86::ecx, Imm((write ? 2 : 0) + (user ? 1 : 0)));
+    a.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(&counters_)));
+    a.call(Imm(reinterpret_cast<uint64_t>(&jit_refill_tlb)));
+    a.add(x86::rsp, 8);
+    for (size_t k = kSaved.size(); k-- > 0;) a.pop(kSaved[k]);
+    a.ret();
+    void* fn = nullptr;
+    // (Without it, a miss takes the instruction's slow path.)
+    if (runtime_.add(&fn, &code) != kErrorOk) return nullptr;
+    return fn;
 }
 
 Translation Translator::translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes,
@@ -1558,7 +1623,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_);
+    for (unsigned k = 0; k < 4; k++)
+        if (!refill_routines_[k]) refill_routines_[k] = refill_routine(k & 2, k & 1);
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_, refill_routines_);
     uint32_t block_bytes = 0;
     for (const DecodedInsn* insn : list) block_bytes += insn->length;
     // The entry state this block is translated for (it is about to run in

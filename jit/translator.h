@@ -74,6 +74,9 @@ using BlockFn = uint32_t (*)(Cpu* cpu, void* state);
 // Bumped by generated code and helpers; owned by the engine.
 struct RuntimeCounters {
     uint64_t helper_insns = 0;  // guest instructions run through jit_step()
+    // Inline accesses that missed the TLB's first way and asked for a
+    // refill, and those the refill sent on to jit_step().
+    uint64_t tlb_refills = 0, tlb_refills_declined = 0;
     // The same by mnemonic (ZydisMnemonic), for `info jit`.
     std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> helper_by_mnemonic{};
 };
@@ -156,8 +159,14 @@ public:
                           bool want_listing);
 
 private:
+    // The out-of-line routine an inline access calls when it misses the
+    // TLB's first way (built on first use, one per store/user combination,
+    // kept as long as the runtime).
+    const void* refill_routine(bool write, bool user);
+
     Cpu& cpu_;
     asmjit::JitRuntime& runtime_;
+    std::array<const void*, 4> refill_routines_{};
     RuntimeCounters& counters_;
     bool journal_stores_;
     ChainHooks hooks_;

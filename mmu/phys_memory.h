@@ -226,6 +226,15 @@ public:
         return page < page_flags_.size() && !journal_ &&
                (page_flags_[page] & (kNotRam | kCodePage | kDirtyMigration)) == kDirtyMigration;
     }
+    // A store is about to go straight to the host bytes of `page` (the
+    // JIT's TLB refill): when that may be (plain present RAM, no decoded
+    // code, no journal open), marks the page dirty as the store would and
+    // returns true; the page is then fast_writable().
+    bool prepare_direct_store(uint64_t page) {
+        if (page >= page_flags_.size() || journal_ || (page_flags_[page] & (kNotRam | kCodePage))) return false;
+        page_flags_[page] |= kDirtyMigration;
+        return true;
+    }
     // (Each CPU's TLB; a machine has one, a test may build more.)
     void add_fast_write_listener(FastWriteListener* l) { fast_write_listeners_.push_back(l); }
     void remove_fast_write_listener(FastWriteListener* l) { std::erase(fast_write_listeners_, l); }

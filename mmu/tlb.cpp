@@ -1,11 +1,19 @@
 #include "mmu/tlb.h"
 
+#include <initializer_list>
+#include <utility>
+
 namespace nomad86 {
 
 void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_page, bool fast_writable) {
     fills_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
+    Entry& second = second_way_[vpn & (kEntries - 1)];
+    // What the first way held moves to the second (a stale entry for this
+    // page there goes).
+    if (e.vpn != kInvalid && e.vpn != vpn) second = e;
+    else if (second.vpn == vpn) clear(second);
     clear(e);
     e.vpn = vpn;
     e.phys_page = uint32_t(w.phys.value >> kPageShift);
@@ -31,6 +39,14 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_
     }
 }
 
+bool Tlb::promote(uint32_t vpn) {
+    Entry& second = second_way_[vpn & (kEntries - 1)];
+    if (second.vpn != vpn) return false;
+    std::swap(entries_[vpn & (kEntries - 1)], second);
+    promotions_++;
+    return true;
+}
+
 void Tlb::allow_fast_writes(uint64_t linear, bool user) {
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
@@ -42,37 +58,40 @@ void Tlb::allow_fast_writes(uint64_t linear, bool user) {
 
 void Tlb::revoke_fast_writes(uint64_t phys_page) {
     if (fast_write_entries_ == 0) return;
-    for (Entry& e : entries_)
+    for_each_entry([&](Entry& e) {
         if (e.phys_page == phys_page) e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid;
+    });
 }
 
 void Tlb::revoke_all_fast_writes() {
     if (fast_write_entries_ == 0) return;  // (the verifier opens a journal for every block)
-    for (Entry& e : entries_) e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid;
+    for_each_entry([](Entry& e) { e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid; });
     fast_write_entries_ = 0;
 }
 
 void Tlb::flush_all() {
     generation_++;
-    for (Entry& e : entries_) clear(e);
+    for_each_entry(clear);
     large_entries_ = 0;
     fast_write_entries_ = 0;
 }
 
 void Tlb::flush_non_global() {
     generation_++;
-    for (Entry& e : entries_)
+    for_each_entry([](Entry& e) {
         if (!e.global) clear(e);
+    });
 }
 
 void Tlb::flush_page(uint64_t linear) {
     generation_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
-    Entry& e = entries_[vpn & (kEntries - 1)];
-    if (e.vpn == vpn) clear(e);
+    for (Entry* e : {&entries_[vpn & (kEntries - 1)], &second_way_[vpn & (kEntries - 1)]})
+        if (e->vpn == vpn) clear(*e);
     if (large_entries_ == 0) return;
-    for (Entry& l : entries_)
+    for_each_entry([&](Entry& l) {
         if (l.large_mask && (l.vpn & ~l.large_mask) == (vpn & ~l.large_mask)) clear(l);
+    });
 }
 
 }  // namespace nomad86

@@ -1,5 +1,11 @@
-// The software TLB: a direct-mapped cache of 4 KiB translations from
-// guest-virtual page to guest-physical page (the QEMU/v86 model). Each entry
+// The software TLB: a 2-way set-associative cache of 4 KiB translations
+// from guest-virtual page to guest-physical page (the QEMU/v86 model). The
+// first way of each set is the one every fast path reads (the JIT's inline
+// lookup is one compare); the second holds what a fill evicted from it, and
+// a miss in the first way that hits there swaps the two (QEMU's victim TLB):
+// two hot pages whose numbers share the index bits, say a stack and a data
+// page under address-space randomisation, then cost a swap instead of a page
+// walk on each access. Each entry
 // holds one tag per access kind (read, write, execute) and privilege
 // (supervisor, user): a tag equals the virtual page number only when that
 // kind of access is allowed without a page walk, so a lookup is one compare.
@@ -28,14 +34,21 @@ public:
 
     Tlb() { flush_all(); }
 
-    // The physical address for `linear` if the access hits, else false.
-    bool lookup(uint64_t linear, AccessKind kind, bool user, GuestPhys* out) const {
+    // The physical address for `linear` if the access hits (in either
+    // way: a second-way hit becomes the first way), else false.
+    bool lookup(uint64_t linear, AccessKind kind, bool user, GuestPhys* out) {
         const uint32_t vpn = uint32_t(linear >> kPageShift);
-        const Entry& e = entries_[vpn & (kEntries - 1)];
-        if (e.tag[tag_index(kind, user)] != vpn) return false;
-        *out = GuestPhys((uint64_t(e.phys_page) << kPageShift) | (linear & (kPageSize - 1)));
+        const Entry* e = &entries_[vpn & (kEntries - 1)];
+        if (e->tag[tag_index(kind, user)] != vpn) [[unlikely]] {
+            if (!promote(vpn)) return false;
+            if (e->tag[tag_index(kind, user)] != vpn) return false;
+        }
+        *out = GuestPhys((uint64_t(e->phys_page) << kPageShift) | (linear & (kPageSize - 1)));
         return true;
     }
+    // Makes the second way's entry for `vpn`, if there is one, the first
+    // way's (swapping them); false when the set has no entry for it.
+    bool promote(uint32_t vpn);
     // The host bytes of the page holding `linear` when a read of this
     // privilege hits and the page is plain RAM (nullptr otherwise): reads
     // need no page-flag checks.
@@ -53,6 +66,8 @@ public:
     void allow_fast_writes(uint64_t linear, bool user);
     // Fills so far (the JIT's verifier: did a run walk the page tables?).
     uint64_t fills() const { return fills_; }
+    // Second-way hits so far (`info jit`).
+    uint64_t promotions() const { return promotions_; }
     // Bumped by every flush: anything cached by linear address beside the
     // TLB (the JIT's jump cache) is valid only while it is unchanged.
     const uint32_t* generation_counter() const { return &generation_; }
@@ -112,6 +127,11 @@ public:
     static constexpr size_t kHostAddendOffset = offsetof(Entry, host_addend);
 
 private:
+    // Both ways' entries, for the flushes and revocations.
+    template <typename F> void for_each_entry(F&& f) {
+        for (Entry& e : entries_) f(e);
+        for (Entry& e : second_way_) f(e);
+    }
     static void clear(Entry& e) {
         for (uint32_t& t : e.tag) t = kInvalid;
         for (uint32_t& t : e.ram_read_tag) t = kInvalid;
@@ -122,10 +142,14 @@ private:
         e.global = false;
     }
 
+    // Both ways: the first is what the fast paths read, the second what it
+    // evicted. Every flush, INVLPG and revocation covers both.
     std::array<Entry, kEntries> entries_;
+    std::array<Entry, kEntries> second_way_;
     unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
     unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
     uint64_t fills_ = 0;
+    uint64_t promotions_ = 0;
     uint32_t generation_ = 0;
 };
 

@@ -370,6 +370,76 @@ TEST_CASE("paging: stores straight to a host page stop when the page's dirty bit
     CHECK(p.r.s.gpr[kRax] == 2);
 }
 
+TEST_CASE("paging: two pages sharing a TLB set both stay cached (the second way); INVLPG drops either") {
+    PagingRig p;
+    // 0x405000 and 0x805000 are 1024 pages apart: the same set.
+    constexpr uint64_t kPt2 = 0x23000;
+    p.w4(PagingRig::kPd + 8, kPt2 | 7);
+    p.pte(5, 0x30000 | 7);
+    p.w4(kPt2 + 4 * 5, 0x31000 | 7);
+    p.w4(0x30000, 0x1111);
+    p.w4(0x31000, 0x2222);
+    CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x1111);
+    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+    const uint64_t fills = p.r.cpu.tlb().fills();
+    for (int i = 0; i < 8; i++) {
+        CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x1111);
+        CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+    }
+    CHECK(p.r.cpu.tlb().fills() == fills);  // no walk: one of them is always in the second way
+    CHECK(p.r.cpu.tlb().promotions() >= 16);
+    // INVLPG of the page in the second way (0x405000: 0x805000 was read
+    // last) drops it there too.
+    p.pte(5, 0x32000 | 7);
+    p.w4(0x32000, 0x3333);
+    p.r.cpu.tlb().flush_page(0x405000);
+    CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x3333);
+    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+    // And a CR3 reload both ways.
+    p.w4(kPt2 + 4 * 5, 0x30000 | 7);
+    p.r.cpu.tlb().flush_non_global();
+    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x1111);
+}
+
+TEST_CASE("paging: the JIT's TLB refill hands out host pages only for plain RAM inside one page") {
+    PagingRig p;
+    Cpu& cpu = p.r.cpu;
+    p.pte(5, 0x30000 | 7);  // data
+    p.pte(6, 0x31000 | 7);  // becomes code below
+    p.pte(7, 0x32000 | 5);  // read-only
+    auto host = [&](uint64_t phys_addr) { return reinterpret_cast<uintptr_t>(p.r.memory.ram_page_for_reads(phys_addr >> 12)) + (phys_addr & 0xfff); };
+    // A read: the addend takes the linear address to its host byte.
+    const uintptr_t read = cpu.refill_tlb_for_jit(0x405010, 0x405, false, false);
+    REQUIRE(read != 0);
+    CHECK(read + 0x405010 == host(0x30010));
+    CHECK((p.pte(5) & 0x40) == 0);  // accessed, not dirty
+    CHECK((p.pte(5) & 0x20) != 0);
+    // A store to a page migration has not seen dirty: the walk sets D, the
+    // page is marked dirty for migration, as the store will need.
+    p.r.memory.test_and_clear_dirty(0x30);
+    CHECK_FALSE(p.r.memory.test_and_clear_dirty(0x30));
+    const uintptr_t write = cpu.refill_tlb_for_jit(0x405020, 0x405, true, true);
+    CHECK(write + 0x405020 == host(0x30020));
+    CHECK((p.pte(5) & 0x40) != 0);
+    CHECK(p.r.memory.test_and_clear_dirty(0x30));
+    // Accesses crossing into the next page, stores to a read-only page
+    // (user) and to a page that is not mapped are the interpreter's: no
+    // fault raised here, CR2 untouched.
+    p.r.s.cr2 = 0x1234;
+    CHECK(cpu.refill_tlb_for_jit(0x405ffe, 0x406, false, false) == 0);
+    CHECK(cpu.refill_tlb_for_jit(0x407000, 0x407, true, true) == 0);
+    CHECK(cpu.refill_tlb_for_jit(0x408000, 0x408, false, false) == 0);
+    CHECK(p.r.s.cr2 == 0x1234);
+    CHECK(cpu.refill_tlb_for_jit(0x407000, 0x407, false, true) != 0);
+    // A page holding decoded code: reads yes, stores no (they must
+    // invalidate the code).
+    place(p.r, 0x31000, {0xb8, 0x01, 0x00, 0x00, 0x00, 0x90});
+    p.r.s.rip = 0x406000;
+    p.r.step();
+    CHECK(cpu.refill_tlb_for_jit(0x406100, 0x406, false, false) != 0);
+    CHECK(cpu.refill_tlb_for_jit(0x406100, 0x406, true, false) == 0);
+}
+
 TEST_CASE("paging: after INVLPG the same linear EIP runs the newly mapped page (the interpreter's fetch cache)") {
     PagingRig p;
     p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
