@@ -425,11 +425,10 @@ struct ExitTargets {
 
 class BlockEmitter {
 public:
-    // `refill_routines`: Translator::refill_routine() by (store, user).
     BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores,
-                 const ChainHooks& hooks, const std::array<const void*, 4>& refill_routines)
+                 const ChainHooks& hooks, const Translator::SharedRoutines& routines)
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
-          last_exit_(hooks.last_exit), hooks_(hooks), refill_routines_(refill_routines),
+          last_exit_(hooks.last_exit), hooks_(hooks), routines_(routines),
           ram_(cpu.memory().fast_path_view()) {}
 
     // CMP+Jcc fusion: the next inline flag writer also sets r8b to
@@ -723,9 +722,8 @@ public:
         for (const SlowPath& p : slow_paths_) {
             a_.bind(p.entry);
             store_rip(p.offset);
-            call_step(*p.insn);
+            call_step(*p.insn, true);
             a_.jz(exit_with(p.inline_before));
-            retire(1, true);
             if (p.fused_cc) {
                 // The Jcc after it tests r8b: set it from the step's flags.
                 load_guest_flags();
@@ -776,15 +774,13 @@ private:
         a_.ja(slow);
     }
 
-    // jit_step(cpu, insn, ip_mask, counters); ZF set when the block must end.
-    void call_step(const DecodedInsn& insn) {
-        sync_flags();
-        a_.mov(x86::rdi, kCpu);
+    // jit_step(cpu, insn, ip_mask, counters) through the shared step
+    // routine (Translator::build_step_routine); ZF set when the block must
+    // end. `take_back`: on success the step's own retirement is taken
+    // back (a slow path: the block's exits count it as inline).
+    void call_step(const DecodedInsn& insn, bool take_back = false) {
         a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
-        a_.mov(x86::rdx, Imm(ip_mask_));
-        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
-        a_.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
-        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+        a_.call(Imm(reinterpret_cast<uint64_t>(routines_.step[(ip_mask_ == 0xffff ? 2 : 0) + (take_back ? 1 : 0)])));
         reload_cached();
         a_.test(x86::al, x86::al);
     }
@@ -898,7 +894,7 @@ private:
                 // A miss asks the refill routine (out of line), which takes
                 // the second way or walks the tables; without one, the slow
                 // path.
-                const void* routine = refill_routines_[(write ? 2 : 0) + (user ? 1 : 0)];
+                const void* routine = routines_.refill[(write ? 2 : 0) + (user ? 1 : 0)];
                 const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine};
                 a_.jne(refill.miss);
                 a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostAddendOffset)));
@@ -1518,7 +1514,7 @@ private:
     bool journal_stores_;
     const uint8_t** last_exit_;
     ChainHooks hooks_;
-    std::array<const void*, 4> refill_routines_;
+    Translator::SharedRoutines routines_;
     std::optional<unsigned> fuse_cc_;
     bool branch_fused_ = false;
     EntryState assumed_;
@@ -1545,7 +1541,13 @@ bool falls_through_inline(const DecodedInsn& insn) {
     return form_of(insn) == Form::kBranch && insn.mnemonic != ZYDIS_MNEMONIC_JMP && insn.opsize == 4;
 }
 
-const void* Translator::refill_routine(bool write, bool user) {
+const void* Translator::add_routine(CodeHolder& code) {
+    void* fn = nullptr;
+    if (runtime_.add(&fn, &code) != kErrorOk) return nullptr;
+    return fn;
+}
+
+const void* Translator::build_refill_routine(bool write, bool user) {
     // Called from the middle of an inline access, where any caller-saved
     // register may hold a live value: all of them but rax are kept. The
     // stack is 16-byte aligned at the call, as at every call from
@@ -1566,10 +1568,33 @@ const void* Translator::refill_routine(bool write, bool user) {
     a.add(x86::rsp, 8);
     for (size_t k = kSaved.size(); k-- > 0;) a.pop(kSaved[k]);
     a.ret();
-    void* fn = nullptr;
-    // (Without it, a miss takes the instruction's slow path.)
-    if (runtime_.add(&fn, &code) != kErrorOk) return nullptr;
-    return fn;
+    return add_routine(code);
+}
+
+const void* Translator::build_step_routine(bool ip16, bool take_back) {
+    // rsi = the instruction (the caller's); the guest's flags go to
+    // CpuState and come back from it, as around every call.
+    CodeHolder code;
+    code.init(runtime_.environment());
+    x86::Assembler a(&code);
+    a.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+    a.mov(x86::rdi, kCpu);
+    a.mov(x86::edx, Imm(ip16 ? 0xffffu : 0xffffffffu));
+    a.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
+    a.sub(x86::rsp, 8);
+    a.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
+    a.add(x86::rsp, 8);
+    a.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+    if (take_back) {
+        Label done = a.newLabel();
+        a.test(x86::al, x86::al);
+        a.jz(done);
+        const ptrdiff_t steps = reinterpret_cast<const char*>(cpu_.step_counter()) - reinterpret_cast<const char*>(&cpu_);
+        a.sub(x86::qword_ptr(kCpu, int32_t(steps)), 1);
+        a.bind(done);
+    }
+    a.ret();
+    return add_routine(code);
 }
 
 Translation Translator::translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes,
@@ -1623,9 +1648,15 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    for (unsigned k = 0; k < 4; k++)
-        if (!refill_routines_[k]) refill_routines_[k] = refill_routine(k & 2, k & 1);
-    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_, refill_routines_);
+    for (unsigned k = 0; k < 4; k++) {
+        if (!routines_.refill[k]) routines_.refill[k] = build_refill_routine(k & 2, k & 1);
+        if (!routines_.step[k]) routines_.step[k] = build_step_routine(k & 2, k & 1);
+        if (!routines_.step[k]) {
+            out.error = "no room for the shared step routine";
+            return out;
+        }
+    }
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_, routines_);
     uint32_t block_bytes = 0;
     for (const DecodedInsn* insn : list) block_bytes += insn->length;
     // The entry state this block is translated for (it is about to run in

@@ -158,15 +158,23 @@ public:
     Translation translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes, uint64_t entry_linear,
                           bool want_listing);
 
+    // Code every translation calls, built once (on first use) and kept as
+    // long as the runtime: what an inline access runs when it misses the
+    // TLB's first way, by (store, user); and the helper step with its
+    // bookkeeping, by (16-bit IP, taking back the step's retirement).
+    struct SharedRoutines {
+        std::array<const void*, 4> refill{}, step{};
+    };
+
 private:
-    // The out-of-line routine an inline access calls when it misses the
-    // TLB's first way (built on first use, one per store/user combination,
-    // kept as long as the runtime).
-    const void* refill_routine(bool write, bool user);
+    const void* build_refill_routine(bool write, bool user);
+    const void* build_step_routine(bool ip16, bool take_back);
+    // Adds a routine's code to the runtime (nullptr if that fails).
+    const void* add_routine(asmjit::CodeHolder& code);
 
     Cpu& cpu_;
     asmjit::JitRuntime& runtime_;
-    std::array<const void*, 4> refill_routines_{};
+    SharedRoutines routines_;
     RuntimeCounters& counters_;
     bool journal_stores_;
     ChainHooks hooks_;
