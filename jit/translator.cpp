@@ -111,14 +111,18 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 // does not hold (so every fault, MMIO access or code-page write is the
 // interpreter's business).
 // kShift and kImul load the guest's flags into the host's first, as the
-// interpreter does, so flags the SDM leaves undefined come out alike.
+// interpreter does, so flags the SDM leaves undefined come out alike; so do
+// kDoubleShift (SHLD/SHRD r, r, imm/CL), kBitScan (BSF/BSR r, r) and
+// kBitTest (BT/BTS/BTR/BTC r, r/imm), all on registers only.
+// kLeave: LEAVE with a 32-bit operand and stack.
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
 // kPush/kPop/kCall/kRet use the stack through the same fast path (32-bit
 // stack and code only; anything else is the helper's).
 enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
-    kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc
+    kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
+    kDoubleShift, kBitScan, kBitTest, kLeave
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -128,7 +132,8 @@ bool sets_eip(Form f) {
 }
 // Forms that use the stack through the fast path.
 bool uses_stack(Form f) {
-    return f == Form::kPush || f == Form::kPop || f == Form::kCall || f == Form::kRet || f == Form::kCallIndirect;
+    return f == Form::kPush || f == Form::kPop || f == Form::kCall || f == Form::kRet || f == Form::kCallIndirect ||
+           f == Form::kLeave;
 }
 
 bool touches_memory(Form f) {
@@ -139,6 +144,7 @@ bool touches_memory(Form f) {
     case Form::kAluMem:
     case Form::kPush:
     case Form::kPop:
+    case Form::kLeave:
     case Form::kCall:
     case Form::kRet:
     case Form::kCmovLoad:
@@ -160,7 +166,8 @@ bool has_slow_path(Form f) {
 // Forms that load the guest's flags into the host and store them all back
 // (when any flag is live after them: dead, their flags are not computed).
 bool passes_flags_through(Form f) {
-    return f == Form::kShift || f == Form::kImul || f == Form::kMulAcc || f == Form::kMulAccMem;
+    return f == Form::kShift || f == Form::kImul || f == Form::kMulAcc || f == Form::kMulAccMem ||
+           f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kBitTest;
 }
 // RCL/RCR: the result depends on CF, so its flags go in whether or not
 // any flag is live afterwards.
@@ -248,6 +255,30 @@ Form form_of(const DecodedInsn& insn) {
                          op[1].size == 1))
                    ? Form::kShift
                    : Form::kHelper;
+    case ZYDIS_MNEMONIC_SHLD:
+    case ZYDIS_MNEMONIC_SHRD:
+        return insn.num_ops == 3 && is_plain_reg(op[0]) && op[0].size >= 2 && is_plain_reg(op[1]) &&
+                       op[1].size == op[0].size &&
+                       (op[2].kind == OpKind::kImm ||
+                        (op[2].kind == OpKind::kReg && op[2].reg_class == RegClass::kGpr && op[2].reg == kRcx &&
+                         op[2].size == 1))
+                   ? Form::kDoubleShift
+                   : Form::kHelper;
+    case ZYDIS_MNEMONIC_BSF:
+    case ZYDIS_MNEMONIC_BSR:
+        return insn.num_ops == 2 && is_plain_reg(op[0]) && op[0].size >= 2 && is_plain_reg(op[1]) &&
+                       op[1].size == op[0].size
+                   ? Form::kBitScan
+                   : Form::kHelper;
+    case ZYDIS_MNEMONIC_BT:
+    case ZYDIS_MNEMONIC_BTS:
+    case ZYDIS_MNEMONIC_BTR:
+    case ZYDIS_MNEMONIC_BTC:
+        return insn.num_ops == 2 && is_plain_reg(op[0]) && op[0].size >= 2 && is_reg_or_imm_of(op[1], op[0])
+                   ? Form::kBitTest
+                   : Form::kHelper;
+    case ZYDIS_MNEMONIC_LEAVE:
+        return insn.opsize == 4 ? Form::kLeave : Form::kHelper;
     case ZYDIS_MNEMONIC_MUL:
     case ZYDIS_MNEMONIC_DIV:
         // EDX:EAX = EAX * r/m32; EAX, EDX = EDX:EAX / r/m32.
@@ -338,6 +369,13 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
     if (form == Form::kUnaryMem) return flags_written(insn, Form::kUnary);
     if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem) return flags::ARITH;
     if (form == Form::kImul || form == Form::kMulAcc || form == Form::kMulAccMem) return flags::CF | flags::OF;
+    // (The flags the SDM defines; these forms pass all of them through.)
+    if (form == Form::kBitScan) return flags::ZF;
+    if (form == Form::kBitTest) return flags::CF;
+    if (form == Form::kDoubleShift) {
+        const Operand& count = insn.ops[2];
+        return count.kind == OpKind::kImm && (count.imm & 0x1f) != 0 ? flags::ARITH : 0;
+    }
     if (form == Form::kShift) {
         // Only a count known to be non-zero writes them.
         const Operand& count = insn.ops[1];
@@ -614,6 +652,10 @@ public:
         case Form::kAluLoad: emit_alu(insn, store_flags, slow); break;
         case Form::kAluMem: emit_alu(insn, store_flags, slow); break;
         case Form::kShift: emit_shift(insn, store_flags); break;
+        case Form::kDoubleShift: emit_double_shift(insn, store_flags); break;
+        case Form::kBitScan: emit_bit_scan(insn, store_flags); break;
+        case Form::kBitTest: emit_bit_test(insn, store_flags); break;
+        case Form::kLeave: emit_leave(slow); break;
         case Form::kImul: emit_imul(insn, store_flags); break;
         case Form::kBranch: emit_branch(insn, offset + insn.length, slow, targets); break;
         case Form::kPush: emit_push(insn, slow); break;
@@ -974,8 +1016,7 @@ private:
     // kept (the caller may capture them after).
     void store_reg(const Operand& dst, const x86::Gp& value64) {
         if (dst.size == 4 && dst.reg_class == RegClass::kGpr) {
-            a_.mov(gpr_slot(dst.reg, 8), value64.r64());
-            if (cached(dst.reg)) a_.mov(host_reg(dst.reg), value64.r64());
+            store_gpr32(dst.reg, value64);
         } else if (dst.reg_class == RegClass::kGpr && cached(dst.reg)) {
             // AL/AX into the host copy, then the whole slot from it: a
             // narrow store followed by a wide reload of the same slot would
@@ -987,6 +1028,12 @@ private:
             a_.mov(reg_slot(dst), sized(value64, dst.size));
             refresh(dst.reg);
         }
+    }
+
+    // A 32-bit general register from the zero-extended value in value64.
+    void store_gpr32(unsigned r, const x86::Gp& value64) {
+        a_.mov(gpr_slot(r, 8), value64.r64());
+        if (cached(r)) a_.mov(host_reg(r), value64.r64());
     }
 
     void capture_flags(uint32_t mask) {
@@ -1114,6 +1161,60 @@ private:
         if (store_flags) capture_flags(flags::ARITH);
     }
 
+    // SHLD/SHRD r, r, imm/CL (16/32-bit): as emit_shift, the count in CL.
+    void emit_double_shift(const DecodedInsn& insn, bool store_flags) {
+        const Operand& dst = insn.ops[0];
+        const Operand& count = insn.ops[2];
+        const x86::Gp d = sized(x86::rdx, dst.size);
+        const x86::Gp src = sized(x86::r8, dst.size);
+        if (store_flags) load_guest_flags();
+        if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
+        else mov_from(x86::cl, gpr_src(kRcx, 1));
+        mov_from(d, reg_src(dst));
+        mov_from(src, reg_src(insn.ops[1]));
+        if (insn.mnemonic == ZYDIS_MNEMONIC_SHLD) a_.shld(d, src, x86::cl);
+        else a_.shrd(d, src, x86::cl);
+        store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // BSF/BSR r, r (16/32-bit): a zero source leaves the destination as
+    // it was, on the host as in the interpreter (exec_bit.cpp).
+    void emit_bit_scan(const DecodedInsn& insn, bool store_flags) {
+        const Operand& dst = insn.ops[0];
+        const x86::Gp d = sized(x86::rdx, dst.size);
+        if (store_flags) load_guest_flags();
+        mov_from(d, reg_src(dst));
+        a_.emit(insn.mnemonic == ZYDIS_MNEMONIC_BSF ? x86::Inst::kIdBsf : x86::Inst::kIdBsr, d,
+                reg_src(insn.ops[1]));
+        store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // BT/BTS/BTR/BTC r, r/imm (16/32-bit): the bit offset modulo the
+    // operand width, as the interpreter hands it to the host.
+    void emit_bit_test(const DecodedInsn& insn, bool store_flags) {
+        const Operand& dst = insn.ops[0];
+        const Operand& offset = insn.ops[1];
+        const unsigned bits = 8u * dst.size;
+        const x86::Gp d = sized(x86::rdx, dst.size);
+        const x86::Gp bit = sized(x86::r8, dst.size);
+        if (offset.kind != OpKind::kImm) {
+            mov_from(bit, reg_src(offset));
+            a_.and_(bit, Imm(bits - 1));
+        }
+        if (store_flags) load_guest_flags();
+        mov_from(d, reg_src(dst));
+        x86::Inst::Id id = x86::Inst::kIdBt;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTS) id = x86::Inst::kIdBts;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTR) id = x86::Inst::kIdBtr;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTC) id = x86::Inst::kIdBtc;
+        if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (bits - 1))));
+        else a_.emit(id, d, bit);
+        if (id != x86::Inst::kIdBt) store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
     // IMUL r, r and IMUL r, r, imm (16/32-bit).
     void emit_imul(const DecodedInsn& insn, bool store_flags) {
         const Operand& dst = insn.ops[0];
@@ -1167,11 +1268,12 @@ private:
     // The stack slot a 4-byte push writes (`push`) or a pop reads, through
     // the fast path: its host address in kHost. Only for a 32-bit stack
     // (SS.B); else, and whenever the fast path does not apply, `slow`.
-    void stack_access(bool push, const Label& slow) {
+    // (LEAVE pops from EBP: `stack_pointer`.)
+    void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
         const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
         a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
         a_.jz(slow);
-        mov_from(x86::edx, gpr_src(kRsp, 4));
+        mov_from(x86::edx, gpr_src(stack_pointer, 4));
         if (push) a_.sub(x86::edx, Imm(4));
         mem_access(kSs, 4, push, slow);
     }
@@ -1209,6 +1311,17 @@ private:
         else mov_from(x86::eax, reg_src(src));
         a_.mov(x86::dword_ptr(kHost), x86::eax);
         adjust_esp(-4);
+    }
+
+    // LEAVE (32-bit operand, 32-bit stack): EBP from [EBP], ESP = old EBP
+    // + 4; nothing moves before the read has passed its checks.
+    void emit_leave(const Label& slow) {
+        stack_access(false, slow, kRbp);
+        a_.mov(x86::eax, x86::dword_ptr(kHost));
+        mov_from(x86::ecx, gpr_src(kRbp, 4));
+        a_.add(x86::ecx, Imm(4));
+        store_gpr32(kRsp, x86::rcx);
+        store_gpr32(kRbp, x86::rax);
     }
 
     void emit_pop(const DecodedInsn& insn, const Label& slow) {
