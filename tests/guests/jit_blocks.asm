@@ -384,6 +384,26 @@ pm_main:
   cmp ebx, 14
   jb .g13
   ASSERT32 eax, 7
+
+  GROUP 14, "SHLD/SHRD, BSF/BSR, BT/BTS/BTR/BTC on registers and LEAVE"
+  ; bit_ops runs as one translated block from its third run on: a zero
+  ; bit-scan source keeps the destination, each bit test's CF is added
+  ; into EDI, a double shift by CL = 0 keeps CF, and LEAVE restores the
+  ; caller's EBP and ESP.
+  xor ebx, ebx
+.g14:
+  mov ebp, 0x1234abcd
+  mov edx, esp
+  call bit_ops
+  sub edx, esp                          ; 0: ESP back where it was
+  ASSERT32 edx, 0
+  ASSERT32 ebp, 0x1234abcd
+  ASSERT32 eax, 0x155
+  ASSERT32 ecx, 0xef01a345
+  ASSERT32 edi, 10
+  inc ebx
+  cmp ebx, 6
+  jb .g14
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -403,6 +423,40 @@ read_ds10:
 stack_only:
   push ebx
   pop ebx
+  ret
+
+; Group 14: EAX = 0x155, ECX = 0xef01a345, EDI = 10, EDX kept.
+bit_ops:
+  push ebp
+  mov ebp, esp
+  sub esp, 16
+  push edx
+  mov ecx, 0x12345678
+  mov edx, 0x9abcdef0
+  shrd ecx, edx, 12                     ; 0xef012345
+  mov esi, 0x80
+  bsr edi, esi                          ; 7
+  xor esi, esi
+  mov eax, 0x55
+  bsf eax, esi                          ; zero source: EAX kept, ZF = 1
+  setz ah                               ; 0x155
+  bt ecx, 0                             ; CF = 1
+  adc edi, 0                            ; 8
+  bts ecx, 1                            ; CF = 0, 0xef012347
+  adc edi, 0
+  mov esi, 33
+  btr ecx, esi                          ; bit 33 mod 32 = 1: CF = 1, 0xef012345
+  adc edi, 0                            ; 9
+  btc cx, 15                            ; CF = 0, 0xef01a345
+  adc edi, 0
+  push ecx
+  xor ecx, ecx
+  stc
+  shld edi, edx, cl                     ; count 0: EDI and CF kept
+  adc edi, 0                            ; 10
+  pop ecx
+  pop edx
+  leave
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
