@@ -106,8 +106,9 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 }
 
 // kHelper: a call to jit_step(). The others are emitted inline; the k*Mem*
-// forms access guest memory through the inline TLB fast path and fall back
-// to jit_step() for the whole instruction when any condition of that path
+// forms access guest memory through the inline TLB fast path (a miss in
+// the TLB's first way asks the refill routine first) and fall back to
+// jit_step() for the whole instruction when any condition of that path
 // does not hold (so every fault, MMIO access or code-page write is the
 // interpreter's business).
 // kShift and kImul load the guest's flags into the host's first, as the
