@@ -201,6 +201,12 @@ bool is_near_indirect(const DecodedInsn& insn, unsigned digit) {
            insn.num_ops == 1 && op.size == 4 && (is_plain_reg(op) || is_plain_mem(insn, op));
 }
 
+// A shift count the generated code takes: an immediate or CL.
+bool is_shift_count(const Operand& op) {
+    return op.kind == OpKind::kImm ||
+           (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRcx && op.size == 1);
+}
+
 Form form_of(const DecodedInsn& insn) {
     if (insn.prefixes & kPrefixLock) return Form::kHelper;
     const Operand* op = insn.ops;
@@ -250,19 +256,11 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_ROR:
     case ZYDIS_MNEMONIC_RCL:
     case ZYDIS_MNEMONIC_RCR:
-        return insn.num_ops == 2 && is_plain_reg(op[0]) &&
-                       (op[1].kind == OpKind::kImm ||
-                        (op[1].kind == OpKind::kReg && op[1].reg_class == RegClass::kGpr && op[1].reg == kRcx &&
-                         op[1].size == 1))
-                   ? Form::kShift
-                   : Form::kHelper;
+        return insn.num_ops == 2 && is_plain_reg(op[0]) && is_shift_count(op[1]) ? Form::kShift : Form::kHelper;
     case ZYDIS_MNEMONIC_SHLD:
     case ZYDIS_MNEMONIC_SHRD:
         return insn.num_ops == 3 && is_plain_reg(op[0]) && op[0].size >= 2 && is_plain_reg(op[1]) &&
-                       op[1].size == op[0].size &&
-                       (op[2].kind == OpKind::kImm ||
-                        (op[2].kind == OpKind::kReg && op[2].reg_class == RegClass::kGpr && op[2].reg == kRcx &&
-                         op[2].size == 1))
+                       op[1].size == op[0].size && is_shift_count(op[2])
                    ? Form::kDoubleShift
                    : Form::kHelper;
     case ZYDIS_MNEMONIC_BSF:
