@@ -431,6 +431,15 @@ TEST_CASE("paging: the JIT's TLB refill hands out host pages only for plain RAM 
     CHECK(cpu.refill_tlb_for_jit(0x408000, 0x408, false, false) == 0);
     CHECK(p.r.s.cr2 == 0x1234);
     CHECK(cpu.refill_tlb_for_jit(0x407000, 0x407, false, true) != 0);
+    // A device's registers: every access is the device's.
+    struct Device final : MmioHandler {
+        uint64_t mmio_read(uint64_t, unsigned) override { return 0; }
+        void mmio_write(uint64_t, unsigned, uint64_t) override {}
+    } device;
+    p.r.memory.add_mmio(GuestPhys(0xfec00000), 0x1000, &device, "test device");
+    p.pte(8, 0xfec00000 | 7);
+    CHECK(cpu.refill_tlb_for_jit(0x408000, 0x408, false, false) == 0);
+    CHECK(cpu.refill_tlb_for_jit(0x408000, 0x408, true, false) == 0);
     // A page holding decoded code: reads yes, stores no (they must
     // invalidate the code).
     place(p.r, 0x31000, {0xb8, 0x01, 0x00, 0x00, 0x00, 0x90});
