@@ -247,6 +247,11 @@ def test_postcopy_running(build, tmp):
     src.wait_output(2)
     src.cmd("migrate_set_capability postcopy-ram on")
     src.cmd("migrate_set_parameter max-bandwidth 8M")
+    # The background push is capped too: unthrottled, it can deliver all
+    # 128 MiB before the destination's guest reaches a page it lacks, and
+    # then nothing is ever requested. At 32M the push needs ~4 s, while the
+    # guest walks onto a new page every few microseconds.
+    src.cmd("migrate_set_parameter max-postcopy-bandwidth 32M")
     src.cmd("migrate -d tcp:127.0.0.1:%d" % port)
     time.sleep(0.5)
     src.cmd("migrate_start_postcopy")
