@@ -103,6 +103,8 @@ void convert(const ZydisDecodedInstruction& zi, const ZydisDecodedOperand* zops,
     out.opcode = zi.opcode;
     out.opcode_map = uint8_t(zi.opcode_map);
     out.modrm_reg = zi.raw.modrm.reg;
+    if (zi.attributes & ZYDIS_ATTRIB_HAS_MODRM)
+        out.modrm = uint8_t(zi.raw.modrm.mod << 6 | zi.raw.modrm.reg << 3 | zi.raw.modrm.rm);
     if (zi.cpu_flags) {
         const ZydisAccessedFlags& f = *zi.cpu_flags;
         out.flags_read = uint16_t(f.tested & flags::ARITH);

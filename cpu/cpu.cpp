@@ -339,9 +339,8 @@ inline const DecodedBlock* Cpu::lookup_block() {
     const DecodeMode mode = !s.protected_mode() || s.v86_mode() ? DecodeMode::kReal16
                             : cs.big()                          ? DecodeMode::kProt32
                                                                 : DecodeMode::kProt16;
-    const FetchCache::Stamp stamp{*tlb_.generation_counter(), s.cpl, mode, bus_.memory.a20(),
-                                  blocks_->generation()};
-    if (const DecodedBlock* b = fetch_cache_->find(uint32_t(linear), stamp)) [[likely]]
+    const FetchCache::Stamp stamp{s.cpl, mode, bus_.memory.a20(), blocks_->generation()};
+    if (const DecodedBlock* b = fetch_cache_->find(uint32_t(linear), stamp, tlb_.generations())) [[likely]]
         return b;
     return lookup_block_slow(linear, mode, stamp);
 }
@@ -355,7 +354,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     const BlockKey key{phys.value, mode};
     if (const DecodedBlock* b = blocks_->find(key)) {
         if (b->last_page == b->first_page) [[likely]] {
-            fetch_cache_->insert(uint32_t(linear), stamp, b);
+            fetch_cache_->insert(uint32_t(linear), stamp, tlb_.generations(), tlb_.generation_index(linear), b);
             return b;
         }
         // An instruction that crosses into the next page: its bytes there
@@ -370,9 +369,8 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     }
     const DecodedBlock* inserted = decode_block(linear, phys, mode);
     // The insertion may have retired a block (a new generation).
-    fetch_cache_->insert(uint32_t(linear), FetchCache::Stamp{stamp.tlb_generation, stamp.cpl, mode, stamp.a20,
-                                                             blocks_->generation()},
-                         inserted);
+    fetch_cache_->insert(uint32_t(linear), FetchCache::Stamp{stamp.cpl, mode, stamp.a20, blocks_->generation()},
+                         tlb_.generations(), tlb_.generation_index(linear), inserted);
     return inserted;
 }
 

@@ -75,6 +75,7 @@ struct DecodedInsn {
     uint8_t opcode = 0;       // the opcode byte after any 0F escape (handlers that share a mnemonic)
     uint8_t opcode_map = 0;   // 0 = one-byte map, 1 = 0F, 2 = 0F38, 3 = 0F3A
     uint8_t modrm_reg = 0;    // ModRM.reg (the /digit), for group opcodes
+    uint8_t modrm = 0;        // the whole ModRM byte, 0 without one (x87's FOP)
     // The arithmetic flags (EFLAGS bit positions) the instruction reads and
     // writes, as Zydis describes it (undefined results count as written):
     // the JIT's flag liveness.

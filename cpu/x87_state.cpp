@@ -50,34 +50,15 @@ unsigned sti(const DecodedInsn& insn) {
     return r;
 }
 
-namespace {
-bool is_prefix(uint8_t b) {
-    switch (b) {
-    case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
-    case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3: case 0x9b:
-        return true;
-    default:
-        return false;
-    }
-}
-}  // namespace
-
 void note_pointers(Cpu& cpu, const DecodedInsn& insn) {
     FpuState& f = cpu.s.fpu;
     const uint64_t rip = cpu.current_insn_rip();
     f.fip = rip;
     f.fcs = cpu.s.seg[kCs].selector;
-    // FOP: the low 3 bits of the opcode and the ModRM byte, from the bytes
-    // just executed (prefixes skipped).
-    const uint64_t base = cpu.s.seg[kCs].base;
-    unsigned k = 0;
-    uint8_t b = uint8_t(cpu.read_linear(GuestVirt((base + rip) & 0xffffffffull), 1));
-    while (is_prefix(b) && k < 14) {
-        k++;
-        b = uint8_t(cpu.read_linear(GuestVirt((base + rip + k) & 0xffffffffull), 1));
-    }
-    const uint8_t modrm = uint8_t(cpu.read_linear(GuestVirt((base + rip + k + 1) & 0xffffffffull), 1));
-    f.fop = uint16_t(((b & 7) << 8) | modrm);
+    // FOP: the low 3 bits of the opcode and the ModRM byte, as decoded
+    // (the block cache drops a block whose bytes change, so these are the
+    // bytes being executed).
+    f.fop = uint16_t(((insn.opcode & 7) << 8) | insn.modrm);
     if (const Operand* m = mem_op(insn)) {
         f.fdp = cpu.effective_address(insn, *m);
         f.fds = cpu.s.seg[m->seg].selector;

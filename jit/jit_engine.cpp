@@ -54,8 +54,15 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
         jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
     const uint16_t fast_delta = uint16_t(block.fast_entry - block.chain_entry);
-    e = JumpCacheEntry{linear, *cpu_.tlb().generation_counter(), cpu_.s.cpl, fast_delta, block.fast_entry_needs,
-                       static_cast<const uint8_t*>(block.host_code) + block.chain_entry, &block};
+    const unsigned generation_index = cpu_.tlb().generation_index(linear);
+    e = JumpCacheEntry{linear,
+                       cpu_.tlb().generations()[generation_index],
+                       uint8_t(cpu_.s.cpl),
+                       uint8_t(generation_index),
+                       fast_delta,
+                       block.fast_entry_needs,
+                       static_cast<const uint8_t*>(block.host_code) + block.chain_entry,
+                       &block};
     block.jump_cache_slot = slot;
 }
 

@@ -1,9 +1,10 @@
 // The JIT's jump cache (QEMU's tb_jmp_cache): a return, whose target is
 // known only at run time, looks the translated block up here by linear
 // address, in generated code, and jumps straight into it instead of going
-// back to the dispatcher. An entry holds while the TLB generation (bumped by
-// every TLB flush: CR3 loads, INVLPG, paging mode changes) is the one it was
-// made under, and only for the privilege level it was made at (page
+// back to the dispatcher. An entry holds while the TLB generation of its
+// page (Tlb::generations(): bumped by INVLPG and paging mode changes, and by
+// CR3 loads unless the page is mapped global) is the one it was made under,
+// and only for the privilege level it was made at (page
 // permissions differ); a freed block takes its entry with it. Entries are
 // made by the engine when a lookup missed and the dispatcher found the block.
 #pragma once
@@ -15,12 +16,13 @@ namespace nomad86::jit {
 struct JumpCacheEntry {
     uint32_t linear = 0;
     uint32_t tlb_generation = 0;
-    uint16_t cpl = kNoCpl;  // kNoCpl: empty
+    uint8_t cpl = kNoCpl;  // kNoCpl: empty
+    uint8_t generation_index = 0;  // which of Tlb::generations() tlb_generation is of
     uint16_t fast_delta = 0;        // the block's fast entry, from its chain entry
     uint32_t needs = 0xffffffffu;   // what its state checks check (entry_needs())
     const void* code = nullptr;   // the block's chain entry
     const void* block = nullptr;  // the DecodedBlock, to clear its slot
-    static constexpr uint16_t kNoCpl = 0xff;
+    static constexpr uint8_t kNoCpl = 0xff;
 };
 static_assert(sizeof(JumpCacheEntry) == 32, "generated code indexes entries by shifting by 5");
 

@@ -47,7 +47,7 @@ constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
 // interpreter runs the block. A helper step can change any of it, so the
 // accesses after one check everything again.
 bool segment_is_flat(const SegmentCache& sc) {
-    return (sc.attr & kSegWriteMask) == kSegWriteWant && sc.base == 0 && sc.limit == 0xffffffffu;
+    return ((sc.attr & kSegWriteMask) == kSegWriteWant) & (sc.base == 0) & (sc.limit == 0xffffffffu);
 }
 
 }  // namespace
@@ -57,10 +57,12 @@ uint32_t entry_bits_now(const CpuState& s) {
     now.known = now.checked = true;
     now.paging = s.cr0 & cr0::PG;
     now.cpl = s.cpl;
-    for (unsigned seg = 0; seg < kNumSegRegs; seg++)
-        if (segment_is_flat(s.seg[seg])) now.flat_segments |= uint8_t(1u << seg);
+    // Without branches: this runs after every helper step.
+    unsigned flat = 0;
+    for (unsigned seg = 0; seg < kNumSegRegs; seg++) flat |= unsigned(segment_is_flat(s.seg[seg])) << seg;
+    now.flat_segments = uint8_t(flat);
     const SegmentCache& cs = s.seg[kCs];
-    return entry_bits(now) | (cs.base == 0 && cs.limit == 0xffffffffu ? kEntryCsFlat : 0);
+    return entry_bits(now) | (unsigned((cs.base == 0) & (cs.limit == 0xffffffffu)) * kEntryCsFlat);
 }
 
 namespace {
@@ -85,13 +87,50 @@ const x86::Gp kFlags = x86::r13;
 // between the fast path and the access but the journal's, which saves it).
 const x86::Gp kHost = x86::r11;
 // The helper: one interpreter step. Returns false when the block must end.
+// `kKeepsEntryState`: the instruction is one of keeps_entry_state()'s.
+template <bool kKeepsEntryState>
 bool jit_step(Cpu* cpu, const DecodedInsn* insn, uint64_t ip_mask, RuntimeCounters* counters) {
     counters->helper_insns++;
     counters->helper_by_mnemonic[insn->mnemonic]++;
     const bool go_on = cpu->step_for_jit(*insn, ip_mask);
-    // The step may have changed any of it (a segment load, CPL, CR0).
-    *cpu->executor_mode_bits() = entry_bits_now(cpu->s);
+    // The step may have changed what chained blocks' entries check (a
+    // segment load, CPL, CR0). When the block ends instead, the dispatcher
+    // sets the bits again before it enters the next one.
+    if (!kKeepsEntryState && go_on) *cpu->executor_mode_bits() = entry_bits_now(cpu->s);
     return go_on;
+}
+
+// Instructions run as helpers that change no segment register, CPL or CR0
+// unless they raise an exception (which ends the block): after them the
+// entry bits need no recomputing. The common helpers; anything else
+// recomputes.
+bool keeps_entry_state(const DecodedInsn& insn) {
+    switch (insn.mnemonic) {
+    case ZYDIS_MNEMONIC_MOVSB: case ZYDIS_MNEMONIC_MOVSW: case ZYDIS_MNEMONIC_MOVSD:
+    case ZYDIS_MNEMONIC_STOSB: case ZYDIS_MNEMONIC_STOSW: case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_LODSB: case ZYDIS_MNEMONIC_LODSW: case ZYDIS_MNEMONIC_LODSD:
+    case ZYDIS_MNEMONIC_SCASB: case ZYDIS_MNEMONIC_SCASW: case ZYDIS_MNEMONIC_SCASD:
+    case ZYDIS_MNEMONIC_CMPSB: case ZYDIS_MNEMONIC_CMPSW: case ZYDIS_MNEMONIC_CMPSD:
+    case ZYDIS_MNEMONIC_BT: case ZYDIS_MNEMONIC_BTS: case ZYDIS_MNEMONIC_BTR: case ZYDIS_MNEMONIC_BTC:
+    case ZYDIS_MNEMONIC_BSF: case ZYDIS_MNEMONIC_BSR: case ZYDIS_MNEMONIC_SHLD: case ZYDIS_MNEMONIC_SHRD:
+    case ZYDIS_MNEMONIC_CMPXCHG: case ZYDIS_MNEMONIC_CMPXCHG8B: case ZYDIS_MNEMONIC_XADD:
+    case ZYDIS_MNEMONIC_SAHF: case ZYDIS_MNEMONIC_LAHF: case ZYDIS_MNEMONIC_CPUID:
+    case ZYDIS_MNEMONIC_MUL: case ZYDIS_MNEMONIC_IMUL: case ZYDIS_MNEMONIC_DIV: case ZYDIS_MNEMONIC_IDIV:
+    case ZYDIS_MNEMONIC_FLD: case ZYDIS_MNEMONIC_FST: case ZYDIS_MNEMONIC_FSTP: case ZYDIS_MNEMONIC_FILD:
+    case ZYDIS_MNEMONIC_FIST: case ZYDIS_MNEMONIC_FISTP: case ZYDIS_MNEMONIC_FXCH: case ZYDIS_MNEMONIC_FLDZ:
+    case ZYDIS_MNEMONIC_FLD1: case ZYDIS_MNEMONIC_FCHS: case ZYDIS_MNEMONIC_FABS:
+    case ZYDIS_MNEMONIC_FADD: case ZYDIS_MNEMONIC_FADDP: case ZYDIS_MNEMONIC_FIADD:
+    case ZYDIS_MNEMONIC_FSUB: case ZYDIS_MNEMONIC_FSUBP: case ZYDIS_MNEMONIC_FSUBR: case ZYDIS_MNEMONIC_FSUBRP:
+    case ZYDIS_MNEMONIC_FMUL: case ZYDIS_MNEMONIC_FMULP: case ZYDIS_MNEMONIC_FIMUL:
+    case ZYDIS_MNEMONIC_FDIV: case ZYDIS_MNEMONIC_FDIVP: case ZYDIS_MNEMONIC_FDIVR: case ZYDIS_MNEMONIC_FDIVRP:
+    case ZYDIS_MNEMONIC_FCOM: case ZYDIS_MNEMONIC_FCOMP: case ZYDIS_MNEMONIC_FCOMPP: case ZYDIS_MNEMONIC_FUCOM:
+    case ZYDIS_MNEMONIC_FUCOMP: case ZYDIS_MNEMONIC_FUCOMPP: case ZYDIS_MNEMONIC_FCOMI: case ZYDIS_MNEMONIC_FCOMIP:
+    case ZYDIS_MNEMONIC_FUCOMI: case ZYDIS_MNEMONIC_FUCOMIP: case ZYDIS_MNEMONIC_FTST: case ZYDIS_MNEMONIC_FXAM:
+    case ZYDIS_MNEMONIC_FNSTSW: case ZYDIS_MNEMONIC_FNSTCW: case ZYDIS_MNEMONIC_FLDCW: case ZYDIS_MNEMONIC_FWAIT:
+        return true;
+    default:
+        return false;
+    }
 }
 
 // The refill routine's call (Translator::refill_routine): `write_user` is
@@ -821,7 +860,8 @@ private:
     // back (a slow path: the block's exits count it as inline).
     void call_step(const DecodedInsn& insn, bool take_back = false) {
         a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
-        a_.call(Imm(reinterpret_cast<uint64_t>(routines_.step[(ip_mask_ == 0xffff ? 2 : 0) + (take_back ? 1 : 0)])));
+        const unsigned k = (keeps_entry_state(insn) ? 4 : 0) + (ip_mask_ == 0xffff ? 2 : 0) + (take_back ? 1 : 0);
+        a_.call(Imm(reinterpret_cast<uint64_t>(routines_.step[k])));
         reload_cached();
         a_.test(x86::al, x86::al);
     }
@@ -1490,7 +1530,7 @@ private:
     }
 
     // EIP (in eax and stored) known only now: the jump cache's entry for
-    // CS.base + EIP, if it is for this TLB generation and CPL (paging on),
+    // CS.base + EIP, if it is for its page's TLB generation and this CPL (paging on),
     // else the dispatcher, which fills the entry.
     void jump_through_cache() {
         if (!hooks_.jump_cache) {
@@ -1520,14 +1560,16 @@ private:
         a_.add(x86::r8, x86::rdx);
         a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, linear))), x86::ecx);
         a_.jne(miss);
-        a_.mov(x86::eax, in_cpu(cpu_.tlb().generation_counter(), 4));
+        // The generation the entry's page depends on (Tlb::generations()).
+        a_.movzx(x86::eax, x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, generation_index))));
+        a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 2, in_cpu(cpu_.tlb().generations(), 0).offset()));
         a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, tlb_generation))), x86::eax);
         a_.jne(miss);
         if (checked) {
-            a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), Imm(assumed_.cpl));
+            a_.cmp(x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), Imm(assumed_.cpl));
         } else {
             a_.movzx(x86::eax, x86::byte_ptr(kState, kCplOffset));
-            a_.cmp(x86::word_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::ax);
+            a_.cmp(x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::al);
         }
         a_.jne(miss);
         a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_hits)));
@@ -1683,7 +1725,7 @@ const void* Translator::build_refill_routine(bool write, bool user) {
     return add_routine(code);
 }
 
-const void* Translator::build_step_routine(bool ip16, bool take_back) {
+const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps_entry_state) {
     // rsi = the instruction (the caller's); the guest's flags go to
     // CpuState and come back from it, as around every call.
     CodeHolder code;
@@ -1694,7 +1736,7 @@ const void* Translator::build_step_routine(bool ip16, bool take_back) {
     a.mov(x86::edx, Imm(ip16 ? 0xffffu : 0xffffffffu));
     a.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
     a.sub(x86::rsp, 8);
-    a.call(Imm(reinterpret_cast<uint64_t>(&jit_step)));
+    a.call(Imm(reinterpret_cast<uint64_t>(keeps_entry_state ? &jit_step<true> : &jit_step<false>)));
     a.add(x86::rsp, 8);
     a.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
     if (take_back) {
@@ -1760,9 +1802,10 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     }
     x86::Assembler a(&code);
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
-    for (unsigned k = 0; k < 4; k++) {
+    for (unsigned k = 0; k < routines_.refill.size(); k++)
         if (!routines_.refill[k]) routines_.refill[k] = build_refill_routine(k & 2, k & 1);
-        if (!routines_.step[k]) routines_.step[k] = build_step_routine(k & 2, k & 1);
+    for (unsigned k = 0; k < routines_.step.size(); k++) {
+        if (!routines_.step[k]) routines_.step[k] = build_step_routine(k & 2, k & 1, k & 4);
         if (!routines_.step[k]) {
             out.error = "no room for the shared step routine";
             return out;

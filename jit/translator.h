@@ -161,14 +161,16 @@ public:
     // Code every translation calls, built once (on first use) and kept as
     // long as the runtime: what an inline access runs when it misses the
     // TLB's first way, by (store, user); and the helper step with its
-    // bookkeeping, by (16-bit IP, taking back the step's retirement).
+    // bookkeeping, by (16-bit IP, taking back the step's retirement, an
+    // instruction that keeps the entry state: see keeps_entry_state()).
     struct SharedRoutines {
-        std::array<const void*, 4> refill{}, step{};
+        std::array<const void*, 4> refill{};
+        std::array<const void*, 8> step{};
     };
 
 private:
     const void* build_refill_routine(bool write, bool user);
-    const void* build_step_routine(bool ip16, bool take_back);
+    const void* build_step_routine(bool ip16, bool take_back, bool keeps_entry_state);
     // Adds a routine's code to the runtime (nullptr if that fails).
     const void* add_routine(asmjit::CodeHolder& code);
 

@@ -68,9 +68,22 @@ public:
     uint64_t fills() const { return fills_; }
     // Second-way hits so far (`info jit`).
     uint64_t promotions() const { return promotions_; }
-    // Bumped by every flush: anything cached by linear address beside the
-    // TLB (the JIT's jump cache) is valid only while it is unchanged.
-    const uint32_t* generation_counter() const { return &generation_; }
+    // Anything cached by linear address beside the TLB (the JIT's jump
+    // cache, the interpreter's fetch cache) is valid only while the
+    // generation it was made under is unchanged. generations()[0] is
+    // bumped by every flush; generations()[1] by all but CR3 loads, and is
+    // the one for what was reached through a global page's translation,
+    // which a CR3 load keeps (CR4.PGE): the kernel's code stays cached
+    // across the guest's process switches.
+    const uint32_t* generations() const { return generations_.data(); }
+    // 1 when the first way maps the page of `linear` through a global
+    // translation, else 0: the index into generations() that a cache entry
+    // made for that page depends on.
+    unsigned generation_index(uint64_t linear) const {
+        const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
+        const Entry& e = entries_[vpn & (kEntries - 1)];
+        return e.vpn == vpn && e.global ? 1 : 0;
+    }
 
     void flush_all();
     // CR3 load: drops everything but global pages.
@@ -150,7 +163,7 @@ private:
     unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
     uint64_t fills_ = 0;
     uint64_t promotions_ = 0;
-    uint32_t generation_ = 0;
+    std::array<uint32_t, 2> generations_{};  // see generations()
 };
 
 }  // namespace nomad86
