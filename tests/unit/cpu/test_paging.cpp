@@ -462,6 +462,39 @@ TEST_CASE("paging: after INVLPG the same linear EIP runs the newly mapped page (
     }
 }
 
+TEST_CASE("paging: a CR3 reload re-walks the fetch cache's code on non-global pages and keeps global ones") {
+    PagingRig p;
+    p.r.s.cr4 |= cr4::PGE;
+    p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
+    p.poke_code(0x31000, {0xb8, 0x02, 0x00, 0x00, 0x00});  // mov eax, 2
+    p.poke_code(0x33000, {0xb8, 0x03, 0x00, 0x00, 0x00});  // mov eax, 3
+    p.poke_code(0x34000, {0xb8, 0x04, 0x00, 0x00, 0x00});  // mov eax, 4
+    p.pte(5, 0x30000 | 7 | 0x100);  // global
+    p.pte(9, 0x33000 | 7);
+    auto run_at = [&](uint64_t linear) {
+        p.r.s.rip = linear;
+        p.r.step();
+        return p.r.s.gpr[kRax];
+    };
+    CHECK(run_at(0x405000) == 1);
+    CHECK(run_at(0x409000) == 3);
+    Tlb& tlb = p.r.cpu.tlb();
+    CHECK(tlb.generation_index(0x405000) == 1);
+    CHECK(tlb.generation_index(0x409000) == 0);
+    p.pte(5, 0x31000 | 7 | 0x100);
+    p.pte(9, 0x34000 | 7);
+    const uint32_t any = tlb.generations()[0], global = tlb.generations()[1];
+    tlb.flush_non_global();
+    CHECK(tlb.generations()[0] != any);
+    CHECK(tlb.generations()[1] == global);
+    CHECK(run_at(0x409000) == 4);  // walked again
+    CHECK(run_at(0x405000) == 1);  // the global translation stays, as in a hardware TLB
+    // INVLPG of the global page changes both generations: the new mapping runs.
+    tlb.flush_page(0x405000);
+    CHECK(tlb.generations()[1] != global);
+    CHECK(run_at(0x405000) == 2);
+}
+
 TEST_CASE("paging: code a supervisor ran from a supervisor page faults when user mode fetches it") {
     PagingRig p;
     p.pte(5, 0x30000 | 3);  // present, writable, supervisor only
