@@ -29,12 +29,13 @@ import boot_bench  # noqa: E402  (guest images, the monitor)
 ROOT = boot_bench.ROOT
 APPEND = "console=ttyS0 nomad86.bench=1"
 TIMEOUT = 1800
-LINE = re.compile(rb"nomad86 bench: (START|END) (\S+)[^\n]*\n")  # whole lines only
+# Whole lines only; an END line carries the job's output in parentheses.
+LINE = re.compile(rb"nomad86 bench: (START|END) (\S+)(?: \((.*)\))?\r?\n")
 
 
 def run_guest(cmd, monitor_port=None):
     """Seconds to the banner, per job, and (nomad86) the JIT's statistics."""
-    result = {"jobs": {}, "ok": False}
+    result = {"jobs": {}, "results": {}, "ok": False}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     os.set_blocking(proc.stdout.fileno(), False)
@@ -55,6 +56,7 @@ def run_guest(cmd, monitor_port=None):
                 started[job] = now
             elif job in started:
                 result["jobs"][job] = now - started[job]
+                result["results"][job] = (m.group(3) or b"").decode(errors="replace").strip()
                 if monitor_port and job == "seq-gzip":
                     result["jit"] = boot_bench.monitor_cmd(monitor_port, "info jit")
     try:
@@ -73,16 +75,19 @@ def jobs():
 
 def run_native(busybox):
     """Each job with the host CPU: the same script and busybox, not PID 1."""
-    times = {}
+    times, results = {}, {}
     with tempfile.TemporaryDirectory() as applets:
         subprocess.run([busybox, "--install", "-s", applets], check=True)
         env = dict(os.environ, PATH=applets, NOMAD86_KEEP_PATH="1")
         for job in jobs():
             start = time.perf_counter()
-            subprocess.run([busybox, "sh", os.path.join(ROOT, "roms", "guest-init.sh"), "nomad86.bench-job=" + job],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run([busybox, "sh", os.path.join(ROOT, "roms", "guest-init.sh"),
+                                   "nomad86.bench-job=" + job], env=env, check=True, stdout=subprocess.PIPE)
             times[job] = time.perf_counter() - start
-    return {"jobs": times, "ok": True}
+            # (The script's banner comes first: the job's output is its last line.)
+            lines = done.stdout.decode(errors="replace").strip().splitlines()
+            results[job] = " ".join(lines[-1].split()) if lines else ""
+    return {"jobs": times, "results": results, "ok": True}
 
 
 def main():
@@ -134,6 +139,14 @@ def main():
             print("%-14s %s" % (job, ", ".join(parts)))
     if jit and jit.get("jit"):
         print("\nnomad86 jit, info jit after the last job:\n" + jit["jit"].replace("(qemu)", "").strip())
+    # A time is worth nothing if the job computed something else than the
+    # host did (a broken engine can finish "fast").
+    for name, r in runs[1:]:
+        for job, out in r["results"].items():
+            want = runs[0][1]["results"].get(job)
+            if " ".join(out.split()) != want:
+                print("%s: %s printed %r, natively %r" % (name, job, out, want))
+                r["ok"] = False
     bad = [name for name, r in runs if not r["ok"]]
     if bad:
         print("incomplete runs: " + ", ".join(bad))

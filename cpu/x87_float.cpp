@@ -57,6 +57,75 @@ uint16_t host_op(const SaveImage* img, F80* out, uint8_t* mem, uint8_t* fl) {
 // Encodings the engine runs: every memory form with [rax] (mod=00, rm=000),
 // every register form with ST(1) (rm=001), and the D9/DB/DE/DA/DF register
 // forms without an operand.
+// The same without FRSTOR (a microcoded load of the whole 108-byte image,
+// the dearest part of an x87 helper) for the memory forms that use ST(0)
+// and memory only: the two values pushed onto the host's empty stack (the
+// ABI's; FNINIT empties it again after) make the image's R6/R7 and tags,
+// with TOP counted from where it started. What FRSTOR loaded besides is the guest's C0/C2/C3, which these
+// forms leave as they were: host_exec() puts them back.
+template <unsigned Op, unsigned Modrm>
+uint16_t host_op_light(const F80* in, F80* out, uint8_t* mem, uint16_t fcw) {
+    uint16_t sw, sw_before, saved;
+    const uint16_t all_masked = 0x037f;
+    asm volatile(
+        "fnstcw %[saved]\n\t"
+        "fnclex\n\t"
+        "fldcw %[fcw]\n\t"
+        "fnstsw %[before]\n\t"
+        "fldt %[in1]\n\t"
+        "fldt %[in0]\n\t"
+        ".byte %c[op], %c[modrm]\n\t"
+        "fnstsw %[sw]\n\t"
+        "fnclex\n\t"
+        "fldcw %[masked]\n\t"
+        "fstpt %[out0]\n\t"
+        "fstpt %[out1]\n\t"
+        "fninit\n\t"  // (a load pushed a third value, a store popped one)
+        "fldcw %[saved]\n\t"
+        : [sw] "=m"(sw), [before] "=m"(sw_before), [saved] "=m"(saved), [out0] "=m"(out[0]), [out1] "=m"(out[1]),
+          "+a"(mem)
+        : [in0] "m"(in[0]), [in1] "m"(in[1]), [fcw] "m"(fcw), [masked] "m"(all_masked), [op] "i"(Op),
+          [modrm] "i"(Modrm)
+        : "memory", "cc", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+    // TOP as if it had started at 8 (the image's 6 after the two pushes).
+    const unsigned top = (((sw >> 11) & 7) - ((sw_before >> 11) & 7) + 8) & 7;
+    return uint16_t((sw & ~0x3800u) | (top << 11));
+}
+using LightFn = uint16_t (*)(const F80* in, F80* out, uint8_t* mem, uint16_t fcw);
+
+// The forms host_op_light() runs: arithmetic with a memory operand (D8, DA,
+// DC, DE, not the compares /2 /3 whose C0/C2/C3 are results), the integer
+// loads (DB /0, DF /0, DF /5) and stores (DB /2 /3, DF /2 /3 /7).
+constexpr bool light(unsigned op, unsigned modrm) {
+    if ((modrm & 0xc7) != 0) return false;
+    const unsigned reg = (modrm >> 3) & 7;
+    switch (op) {
+    case 0xd8: case 0xda: case 0xdc: case 0xde: return reg != 2 && reg != 3;
+    case 0xdb: return reg == 0 || reg == 2 || reg == 3;
+    case 0xdf: return reg == 0 || reg == 2 || reg == 3 || reg == 5 || reg == 7;
+    default: return false;
+    }
+}
+
+template <unsigned Op, unsigned Modrm>
+constexpr LightFn light_entry() {
+    if constexpr (light(Op, Modrm)) return &host_op_light<Op, Modrm>;
+    else return nullptr;
+}
+
+// Indexed by opcode - 0xd8 and ModRM.reg (the memory forms' ModRM is reg << 3).
+template <unsigned Op, size_t... R>
+constexpr std::array<LightFn, 8> make_light_row(std::index_sequence<R...>) {
+    return {light_entry<Op, (R << 3)>()...};
+}
+
+const std::array<std::array<LightFn, 8>, 8> kLightTable = {
+    make_light_row<0xd8>(std::make_index_sequence<8>{}), make_light_row<0xd9>(std::make_index_sequence<8>{}),
+    make_light_row<0xda>(std::make_index_sequence<8>{}), make_light_row<0xdb>(std::make_index_sequence<8>{}),
+    make_light_row<0xdc>(std::make_index_sequence<8>{}), make_light_row<0xdd>(std::make_index_sequence<8>{}),
+    make_light_row<0xde>(std::make_index_sequence<8>{}), make_light_row<0xdf>(std::make_index_sequence<8>{}),
+};
+
 constexpr bool needed(unsigned op, unsigned modrm) {
     const unsigned mod = modrm >> 6, rm = modrm & 7, reg = (modrm >> 3) & 7;
     if (mod == 0) {
@@ -227,6 +296,13 @@ uint16_t host_exec(uint8_t opcode, uint8_t modrm, const F80 in[2], F80 out[2], u
             out[1] = in[1];
             if (eflags) *eflags = host_flags;
             return sw;
+        }
+    }
+    if (opcode >= 0xd8 && opcode <= 0xdf && (modrm & 0xc7) == 0 && !eflags) {
+        if (LightFn light_fn = kLightTable[opcode - 0xd8][modrm >> 3]) {
+            const uint16_t sw = light_fn(in, out, mem, host_fcw(guest_fcw));
+            const uint16_t kept = kC0 | kC2 | kC3;
+            return uint16_t((sw & ~kept) | (guest_fsw & kept));
         }
     }
     HostFn fn = (opcode >= 0xd8 && opcode <= 0xdf) ? kTable[opcode - 0xd8][modrm] : nullptr;

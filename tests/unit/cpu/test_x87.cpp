@@ -610,3 +610,36 @@ TEST_CASE("x87: stack-fault corner cases as the hardware does them") {
     CHECK((q.cpu.eflags() & (flags::ZF | flags::PF | flags::CF)) == (flags::ZF | flags::PF | flags::CF));
     CHECK(q.top() == 7);
 }
+
+TEST_CASE("x87: the host engine leaves its own stack empty: many integer loads, adds and stores in a row") {
+    // Each host_exec() starts from the host's empty x87 stack. A load that
+    // left a value behind would overflow it after eight, and every result
+    // after that would be the indefinite (and a store that took one too
+    // many would hide it: so each kind runs on its own).
+    const uint16_t fcw = 0x037f, fsw = 0;
+    uint8_t mem[16] = {};
+    x87::F80 in[2] = {to_f80(0.5L), to_f80(0.0L)}, out[2];
+    for (int64_t n = -10; n <= 10; n++) {
+        memcpy(mem, &n, 8);
+        const uint16_t sw = x87::host_exec(0xdf, 0x28, in, out, mem, fcw, fsw);  // FILD m64
+        CHECK(x87::host_stack_delta(sw) == -1);
+        CHECK(from_f80(out[0]) == (long double)n);
+    }
+    for (int64_t n = -10; n <= 10; n++) {
+        const double d = double(n) / 4;
+        memcpy(mem, &d, 8);
+        in[0] = to_f80((long double)n);
+        const uint16_t sw = x87::host_exec(0xdc, 0x00, in, out, mem, fcw, fsw);  // FADD m64
+        CHECK(x87::host_stack_delta(sw) == 0);
+        CHECK(from_f80(out[0]) == (long double)n * 1.25L);
+    }
+    for (int64_t n = -10; n <= 10; n++) {
+        in[0] = to_f80((long double)n * 3);
+        const uint16_t sw = x87::host_exec(0xdf, 0x38, in, out, mem, fcw, fsw | x87::kC3);  // FISTP m64
+        CHECK(x87::host_stack_delta(sw) == 1);
+        CHECK((sw & x87::kC3) != 0);  // C0/C2/C3 are left as they were
+        int64_t stored = 0;
+        memcpy(&stored, mem, 8);
+        CHECK(stored == n * 3);
+    }
+}
