@@ -155,6 +155,8 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 // kDoubleShift (SHLD/SHRD r, r, imm/CL), kBitScan (BSF/BSR r, r) and
 // kBitTest (BT/BTS/BTR/BTC r, r/imm), all on registers only.
 // kLeave: LEAVE with a 32-bit operand and stack.
+// kFlagOp: CLC/STC/CMC/CLD/STD and SAHF, on kFlags.
+// kFnstswAx: FNSTSW AX (CR0.EM/TS, whose #NM is the helper's).
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
 // kPush/kPop/kCall/kRet use the stack through the same fast path (32-bit
 // stack and code only; anything else is the helper's).
@@ -162,7 +164,7 @@ enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
     kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
-    kDoubleShift, kBitScan, kBitTest, kLeave
+    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -199,9 +201,10 @@ bool touches_memory(Form f) {
 }
 // Forms with an out-of-line fallback to a helper step.
 // (kMulAcc: DIV's #DE is the helper's.)
-// (kRdtsc: CR4.TSD, whose #GP is the helper's.)
+// (kRdtsc: CR4.TSD, whose #GP is the helper's; kFnstswAx: CR0.EM/TS.)
 bool has_slow_path(Form f) {
-    return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc || f == Form::kRdtsc;
+    return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc || f == Form::kRdtsc ||
+           f == Form::kFnstswAx;
 }
 // Forms that load the guest's flags into the host and store them all back
 // (when any flag is live after them: dead, their flags are not computed).
@@ -350,7 +353,10 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_CMC:
     case ZYDIS_MNEMONIC_CLD:
     case ZYDIS_MNEMONIC_STD:
+    case ZYDIS_MNEMONIC_SAHF:
         return Form::kFlagOp;
+    case ZYDIS_MNEMONIC_FNSTSW:  // (DF E0; the memory form is the helper's)
+        return insn.num_ops == 1 && op[0].kind == OpKind::kReg ? Form::kFnstswAx : Form::kHelper;
     case ZYDIS_MNEMONIC_PUSH:
         return insn.opsize == 4 && insn.num_ops == 1 &&
                        (op[0].kind == OpKind::kImm || (is_plain_reg(op[0]) && op[0].size == 4) ||
@@ -736,6 +742,7 @@ public:
         case Form::kXchg:
         case Form::kXchgMem: emit_xchg(insn, slow); break;
         case Form::kRdtsc: emit_rdtsc(slow); break;
+        case Form::kFnstswAx: emit_fnstsw_ax(slow); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -1518,8 +1525,32 @@ private:
         store_reg(reg, x86::rax);
     }
 
-    // CLC/STC/CMC/CLD/STD, on the flags register.
+    // FNSTSW AX: the status word as the FPU keeps it (TOP included), unless
+    // CR0.EM or TS make it #NM.
+    void emit_fnstsw_ax(const Label& slow) {
+        a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::EM | cr0::TS)));
+        a_.jnz(slow);
+        a_.movzx(x86::eax, x86::word_ptr(kState, int32_t(offsetof(CpuState, fpu) + offsetof(FpuState, fsw))));
+        Operand ax;
+        ax.kind = OpKind::kReg;
+        ax.size = 2;
+        ax.reg_class = RegClass::kGpr;
+        ax.reg = kRax;
+        store_reg(ax, x86::rax);
+    }
+
+    // CLC/STC/CMC/CLD/STD and SAHF (SF ZF AF PF CF from AH), on the flags
+    // register.
     void emit_flag_op(const DecodedInsn& insn) {
+        if (insn.mnemonic == ZYDIS_MNEMONIC_SAHF) {
+            constexpr int32_t kSahfMask = int32_t(flags::SF | flags::ZF | flags::AF | flags::PF | flags::CF);
+            mov_from(x86::ecx, gpr_src(kRax, 4));
+            a_.shr(x86::ecx, Imm(8));
+            a_.and_(x86::ecx, Imm(kSahfMask));
+            a_.and_(kFlags, Imm(~kSahfMask));
+            a_.or_(kFlags, x86::rcx);
+            return;
+        }
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_CLC: a_.and_(kFlags, Imm(int32_t(~flags::CF))); break;
         case ZYDIS_MNEMONIC_STC: a_.or_(kFlags, Imm(int32_t(flags::CF))); break;

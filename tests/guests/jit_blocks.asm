@@ -404,6 +404,20 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g14
+
+  GROUP 15, "SAHF and FNSTSW AX"
+  ; flag_ops runs as a translated block from its third run on (the x87
+  ; pushes and pops in it are helper steps): FNSTSW AX reads TOP after two
+  ; pushes, SAHF sets SF ZF AF PF CF from AH and keeps OF.
+  xor ebx, ebx
+.g15:
+  call flag_ops
+  ASSERT32 edx, 0x3000
+  ASSERT32 ecx, 0x8d5
+  ASSERT32 eax, 0x800
+  inc ebx
+  cmp ebx, 6
+  jb .g15
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -457,6 +471,32 @@ bit_ops:
   pop ecx
   pop edx
   leave
+  ret
+
+; Group 15: EDX = 0x3000 (TOP = 6), ECX = 0x8d5, EAX = 0x800.
+flag_ops:
+  fninit
+  fld1
+  fldz
+  fnstsw ax
+  and eax, 0x3800                       ; TOP only (FLDZ leaves C0 C2 C3 undefined)
+  mov edx, eax
+  fstp st0
+  fstp st0
+  mov al, 0x7f
+  add al, 1                             ; OF = 1
+  mov ah, 0xd5
+  sahf                                  ; SF ZF AF PF CF set, OF kept
+  pushfd
+  pop ecx
+  and ecx, 0x8d5
+  mov al, 0x7f
+  add al, 1                             ; OF = 1 again (AND cleared it)
+  mov ah, 0
+  sahf                                  ; the five clear, OF kept
+  pushfd
+  pop eax
+  and eax, 0x8d5
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
