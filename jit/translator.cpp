@@ -157,6 +157,9 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 // kLeave: LEAVE with a 32-bit operand and stack.
 // kFlagOp: CLC/STC/CMC/CLD/STD and SAHF, on kFlags.
 // kFnstswAx: FNSTSW AX (CR0.EM/TS, whose #NM is the helper's).
+// kCmpxchgMem: CMPXCHG m, r (the host's own CMPXCHG on the host byte).
+// LOCK: one CPU sees guest memory, so a locked read-modify-write is the
+// plain one; LOCK on anything else is #UD, the helper's.
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
 // kPush/kPop/kCall/kRet use the stack through the same fast path (32-bit
 // stack and code only; anything else is the helper's).
@@ -164,7 +167,7 @@ enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
     kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
-    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx
+    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -194,6 +197,7 @@ bool touches_memory(Form f) {
     case Form::kUnaryMem:
     case Form::kMulAccMem:
     case Form::kXchgMem:
+    case Form::kCmpxchgMem:
     case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
     case Form::kCallIndirect: return true;
     default: return false;
@@ -249,8 +253,23 @@ bool is_shift_count(const Operand& op) {
            (op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRcx && op.size == 1);
 }
 
+Form form_of_unlocked(const DecodedInsn& insn);
+
 Form form_of(const DecodedInsn& insn) {
-    if (insn.prefixes & kPrefixLock) return Form::kHelper;
+    const Form f = form_of_unlocked(insn);
+    if (!(insn.prefixes & kPrefixLock)) return f;
+    switch (f) {
+    case Form::kCmpxchgMem:
+    case Form::kUnaryMem:  // INC DEC NEG NOT
+        return f;
+    case Form::kAluMem:
+        return insn.mnemonic == ZYDIS_MNEMONIC_CMP || insn.mnemonic == ZYDIS_MNEMONIC_TEST ? Form::kHelper : f;
+    default:
+        return Form::kHelper;
+    }
+}
+
+Form form_of_unlocked(const DecodedInsn& insn) {
     const Operand* op = insn.ops;
     if (insn.opcode_map == 1 && (insn.opcode & 0xf0) == 0x90)  // SETcc r/m8
         return insn.num_ops == 1 && is_plain_reg(op[0]) ? Form::kSetcc : Form::kHelper;
@@ -355,6 +374,10 @@ Form form_of(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_STD:
     case ZYDIS_MNEMONIC_SAHF:
         return Form::kFlagOp;
+    case ZYDIS_MNEMONIC_CMPXCHG:  // (the accumulator is implicit)
+        return insn.num_ops == 2 && is_plain_mem(insn, op[0]) && is_plain_reg(op[1]) && op[1].size == op[0].size
+                   ? Form::kCmpxchgMem
+                   : Form::kHelper;
     case ZYDIS_MNEMONIC_FNSTSW:  // (DF E0; the memory form is the helper's)
         return insn.num_ops == 1 && op[0].kind == OpKind::kReg ? Form::kFnstswAx : Form::kHelper;
     case ZYDIS_MNEMONIC_PUSH:
@@ -411,7 +434,8 @@ Form form_of(const DecodedInsn& insn) {
 // them, exactly as in the interpreter, which runs the same instruction).
 uint32_t flags_written(const DecodedInsn& insn, Form form) {
     if (form == Form::kUnaryMem) return flags_written(insn, Form::kUnary);
-    if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem) return flags::ARITH;
+    if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem || form == Form::kCmpxchgMem)
+        return flags::ARITH;
     if (form == Form::kImul || form == Form::kMulAcc || form == Form::kMulAccMem) return flags::CF | flags::OF;
     // (The flags the SDM defines; these forms pass all of them through.)
     if (form == Form::kBitScan) return flags::ZF;
@@ -743,6 +767,7 @@ public:
         case Form::kXchgMem: emit_xchg(insn, slow); break;
         case Form::kRdtsc: emit_rdtsc(slow); break;
         case Form::kFnstswAx: emit_fnstsw_ax(slow); break;
+        case Form::kCmpxchgMem: emit_cmpxchg(insn, store_flags, slow); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -1523,6 +1548,25 @@ private:
         store_reg(reg, x86::rdx);
         reg.reg = kRax;
         store_reg(reg, x86::rax);
+    }
+
+    // CMPXCHG m, r: the accumulator compared with the destination; equal,
+    // the source is stored, else the accumulator takes the destination (which
+    // is written back unchanged, as the hardware does: the page must be
+    // writable either way). Flags as CMP.
+    void emit_cmpxchg(const DecodedInsn& insn, bool store_flags, const Label& slow) {
+        const unsigned size = insn.ops[0].size;
+        mem_address(insn, insn.ops[0], true, slow);
+        mov_from(sized(x86::rdx, size), reg_src(insn.ops[1]));
+        mov_from(sized(x86::rax, size), gpr_src(kRax, size));
+        a_.cmpxchg(x86::ptr(kHost, 0, size), sized(x86::rdx, size));
+        Operand acc;
+        acc.kind = OpKind::kReg;
+        acc.size = uint8_t(size);
+        acc.reg_class = RegClass::kGpr;
+        acc.reg = kRax;
+        store_reg(acc, x86::rax);
+        if (store_flags) capture_flags(flags::ARITH);
     }
 
     // FNSTSW AX: the status word as the FPU keeps it (TOP included), unless

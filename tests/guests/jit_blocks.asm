@@ -418,6 +418,22 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g15
+
+  GROUP 16, "CMPXCHG on memory and LOCK read-modify-writes"
+  ; lock_ops runs as a translated block from its third run on: a
+  ; CMPXCHG that matches stores the source, one that does not loads the
+  ; accumulator, both set the flags of CMP; LOCK ADD and DEC on memory.
+  xor ebx, ebx
+.g16:
+  call lock_ops
+  ASSERT32 edx, 0x0101
+  ASSERT32 ebp, 9
+  ASSERT32 esi, 11
+  ASSERT32 edi, 0x41
+  ASSERT32 eax, 0x40
+  inc ebx
+  cmp ebx, 6
+  jb .g16
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -497,6 +513,28 @@ flag_ops:
   pushfd
   pop eax
   and eax, 0x8d5
+  ret
+
+; Group 16: EDX = 0x0101, EBP = 9, ESI = 11, EDI = 0x41, EAX = 0x40.
+lock_ops:
+  xor edx, edx
+  mov dword [SCRATCH], 5
+  mov eax, 5
+  mov ecx, 9
+  lock cmpxchg [SCRATCH], ecx           ; equal: [SCRATCH] = 9, ZF = 1
+  setz dl
+  mov eax, 7
+  lock cmpxchg [SCRATCH], ecx           ; 7 against 9: EAX = 9, ZF = 0, CF = 1
+  setc dh
+  mov ebp, eax
+  lock add dword [SCRATCH], 3           ; 12
+  lock dec dword [SCRATCH]              ; 11
+  mov esi, [SCRATCH]
+  mov byte [SCRATCH], 0x40
+  mov al, 0x40
+  mov cl, 0x41
+  cmpxchg [SCRATCH], cl                 ; byte, equal: stores 0x41, AL kept
+  movzx edi, byte [SCRATCH]
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
