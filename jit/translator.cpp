@@ -158,6 +158,9 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 // kFlagOp: CLC/STC/CMC/CLD/STD and SAHF, on kFlags.
 // kFnstswAx: FNSTSW AX (CR0.EM/TS, whose #NM is the helper's).
 // kCmpxchgMem: CMPXCHG m, r (the host's own CMPXCHG on the host byte).
+// kBitTestMem: BT/BTS/BTR/BTC m, r/imm (a register offset addresses the bit
+// string: the unit it picks is found before the fast path), flags passed
+// through as kBitTest's.
 // LOCK: one CPU sees guest memory, so a locked read-modify-write is the
 // plain one; LOCK on anything else is #UD, the helper's.
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
@@ -167,7 +170,7 @@ enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
     kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
-    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem
+    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem, kBitTestMem
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -198,6 +201,7 @@ bool touches_memory(Form f) {
     case Form::kMulAccMem:
     case Form::kXchgMem:
     case Form::kCmpxchgMem:
+    case Form::kBitTestMem:
     case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
     case Form::kCallIndirect: return true;
     default: return false;
@@ -214,7 +218,7 @@ bool has_slow_path(Form f) {
 // (when any flag is live after them: dead, their flags are not computed).
 bool passes_flags_through(Form f) {
     return f == Form::kShift || f == Form::kImul || f == Form::kMulAcc || f == Form::kMulAccMem ||
-           f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kBitTest;
+           f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kBitTest || f == Form::kBitTestMem;
 }
 // RCL/RCR: the result depends on CF, so its flags go in whether or not
 // any flag is live afterwards.
@@ -334,9 +338,9 @@ Form form_of_unlocked(const DecodedInsn& insn) {
     case ZYDIS_MNEMONIC_BTS:
     case ZYDIS_MNEMONIC_BTR:
     case ZYDIS_MNEMONIC_BTC:
-        return insn.num_ops == 2 && is_plain_reg(op[0]) && op[0].size >= 2 && is_reg_or_imm_of(op[1], op[0])
-                   ? Form::kBitTest
-                   : Form::kHelper;
+        if (insn.num_ops != 2 || op[0].size < 2 || !is_reg_or_imm_of(op[1], op[0])) return Form::kHelper;
+        if (is_plain_reg(op[0])) return Form::kBitTest;
+        return is_plain_mem(insn, op[0]) ? Form::kBitTestMem : Form::kHelper;
     case ZYDIS_MNEMONIC_LEAVE:
         return insn.opsize == 4 ? Form::kLeave : Form::kHelper;
     case ZYDIS_MNEMONIC_MUL:
@@ -439,7 +443,7 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
     if (form == Form::kImul || form == Form::kMulAcc || form == Form::kMulAccMem) return flags::CF | flags::OF;
     // (The flags the SDM defines; these forms pass all of them through.)
     if (form == Form::kBitScan) return flags::ZF;
-    if (form == Form::kBitTest) return flags::CF;
+    if (form == Form::kBitTest || form == Form::kBitTestMem) return flags::CF;
     if (form == Form::kDoubleShift) {
         const Operand& count = insn.ops[2];
         return count.kind == OpKind::kImm && (count.imm & 0x1f) != 0 ? flags::ARITH : 0;
@@ -768,6 +772,7 @@ public:
         case Form::kRdtsc: emit_rdtsc(slow); break;
         case Form::kFnstswAx: emit_fnstsw_ax(slow); break;
         case Form::kCmpxchgMem: emit_cmpxchg(insn, store_flags, slow); break;
+        case Form::kBitTestMem: emit_bit_test_mem(insn, store_flags, slow); break;
         case Form::kHelper: break;
         }
         if (has_slow_path(form)) a_.bind(resume);
@@ -1283,6 +1288,40 @@ private:
         if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (bits - 1))));
         else a_.emit(id, d, bit);
         if (id != x86::Inst::kIdBt) store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // BT/BTS/BTR/BTC m16/m32, r/imm. A register offset is signed and picks
+    // the operand-sized unit at EA + (offset >> 4 or 5) * size (wrapped to
+    // the address size), as the interpreter computes it; the bit in the
+    // unit is offset mod 16 or 32.
+    void emit_bit_test_mem(const DecodedInsn& insn, bool store_flags, const Label& slow) {
+        const Operand& dst = insn.ops[0];
+        const Operand& offset = insn.ops[1];
+        const unsigned size = dst.size, bits = 8u * size;
+        effective_address(insn, dst);
+        if (offset.kind != OpKind::kImm) {
+            if (size == 2) a_.emit(x86::Inst::kIdMovsx, x86::ecx, reg_src(offset));
+            else mov_from(x86::ecx, reg_src(offset));
+            a_.sar(x86::ecx, Imm(size == 2 ? 4 : 5));
+            a_.lea(x86::edx, x86::ptr(x86::rdx, x86::rcx, size == 2 ? 1 : 2));
+            if (insn.addrsize == 2) a_.movzx(x86::edx, x86::dx);
+        }
+        mem_access(dst.seg, size, insn.mnemonic != ZYDIS_MNEMONIC_BT, slow);
+        const x86::Gp d = sized(x86::rdx, size), bit = sized(x86::r8, size);
+        if (offset.kind != OpKind::kImm) {
+            mov_from(bit, reg_src(offset));
+            a_.and_(bit, Imm(bits - 1));
+        }
+        if (store_flags) load_guest_flags();
+        a_.mov(d, x86::ptr(kHost, 0, size));
+        x86::Inst::Id id = x86::Inst::kIdBt;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTS) id = x86::Inst::kIdBts;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTR) id = x86::Inst::kIdBtr;
+        if (insn.mnemonic == ZYDIS_MNEMONIC_BTC) id = x86::Inst::kIdBtc;
+        if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (bits - 1))));
+        else a_.emit(id, d, bit);
+        if (id != x86::Inst::kIdBt) a_.mov(x86::ptr(kHost, 0, size), d);  // (MOV keeps the flags)
         if (store_flags) capture_flags(flags::ARITH);
     }
 
