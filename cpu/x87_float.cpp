@@ -107,25 +107,6 @@ constexpr bool light(unsigned op, unsigned modrm) {
     }
 }
 
-template <unsigned Op, unsigned Modrm>
-constexpr LightFn light_entry() {
-    if constexpr (light(Op, Modrm)) return &host_op_light<Op, Modrm>;
-    else return nullptr;
-}
-
-// Indexed by opcode - 0xd8 and ModRM.reg (the memory forms' ModRM is reg << 3).
-template <unsigned Op, size_t... R>
-constexpr std::array<LightFn, 8> make_light_row(std::index_sequence<R...>) {
-    return {light_entry<Op, (R << 3)>()...};
-}
-
-const std::array<std::array<LightFn, 8>, 8> kLightTable = {
-    make_light_row<0xd8>(std::make_index_sequence<8>{}), make_light_row<0xd9>(std::make_index_sequence<8>{}),
-    make_light_row<0xda>(std::make_index_sequence<8>{}), make_light_row<0xdb>(std::make_index_sequence<8>{}),
-    make_light_row<0xdc>(std::make_index_sequence<8>{}), make_light_row<0xdd>(std::make_index_sequence<8>{}),
-    make_light_row<0xde>(std::make_index_sequence<8>{}), make_light_row<0xdf>(std::make_index_sequence<8>{}),
-};
-
 constexpr bool needed(unsigned op, unsigned modrm) {
     const unsigned mod = modrm >> 6, rm = modrm & 7, reg = (modrm >> 3) & 7;
     if (mod == 0) {
@@ -153,23 +134,43 @@ constexpr bool needed(unsigned op, unsigned modrm) {
     }
 }
 
-template <unsigned Op, unsigned Modrm>
-constexpr HostFn entry() {
-    if constexpr (needed(Op, Modrm)) return &host_op<Op, Modrm>;
+// The tables of host routines, by opcode - 0xd8 and ModRM / kStride, for
+// each kind (FullOps: host_op(), LightOps: host_op_light()); a routine is
+// instantiated only where its kind wants it.
+struct FullOps {
+    using Fn = HostFn;
+    static constexpr unsigned kStride = 1;
+    static constexpr bool wanted(unsigned op, unsigned modrm) { return needed(op, modrm); }
+    template <unsigned Op, unsigned Modrm> static constexpr Fn fn() { return &host_op<Op, Modrm>; }
+};
+struct LightOps {
+    using Fn = LightFn;
+    static constexpr unsigned kStride = 8;  // the memory forms: ModRM = reg << 3
+    static constexpr bool wanted(unsigned op, unsigned modrm) { return light(op, modrm); }
+    template <unsigned Op, unsigned Modrm> static constexpr Fn fn() { return &host_op_light<Op, Modrm>; }
+};
+
+template <typename Kind, unsigned Op, unsigned Index>
+constexpr typename Kind::Fn table_entry() {
+    if constexpr (Kind::wanted(Op, Index * Kind::kStride)) return Kind::template fn<Op, Index * Kind::kStride>();
     else return nullptr;
 }
 
-template <unsigned Op, size_t... M>
-constexpr std::array<HostFn, 256> make_row(std::index_sequence<M...>) {
-    return {entry<Op, M>()...};
+template <typename Kind, unsigned Op, size_t... I>
+constexpr std::array<typename Kind::Fn, sizeof...(I)> make_row(std::index_sequence<I...>) {
+    return {table_entry<Kind, Op, unsigned(I)>()...};
 }
 
-const std::array<std::array<HostFn, 256>, 8> kTable = {
-    make_row<0xd8>(std::make_index_sequence<256>{}), make_row<0xd9>(std::make_index_sequence<256>{}),
-    make_row<0xda>(std::make_index_sequence<256>{}), make_row<0xdb>(std::make_index_sequence<256>{}),
-    make_row<0xdc>(std::make_index_sequence<256>{}), make_row<0xdd>(std::make_index_sequence<256>{}),
-    make_row<0xde>(std::make_index_sequence<256>{}), make_row<0xdf>(std::make_index_sequence<256>{}),
-};
+template <typename Kind>
+constexpr auto make_table() {
+    constexpr auto index = std::make_index_sequence<256 / Kind::kStride>{};
+    return std::array{make_row<Kind, 0xd8>(index), make_row<Kind, 0xd9>(index), make_row<Kind, 0xda>(index),
+                      make_row<Kind, 0xdb>(index), make_row<Kind, 0xdc>(index), make_row<Kind, 0xdd>(index),
+                      make_row<Kind, 0xde>(index), make_row<Kind, 0xdf>(index)};
+}
+
+const auto kTable = make_table<FullOps>();
+const auto kLightTable = make_table<LightOps>();
 
 // FLD and FST/FSTP of an IEEE single (kExpBits 8) or double (11) whose
 // conversion is exact, without the host FPU: a normal or zero value loads

@@ -1272,23 +1272,36 @@ private:
     void emit_bit_test(const DecodedInsn& insn, bool store_flags) {
         const Operand& dst = insn.ops[0];
         const Operand& offset = insn.ops[1];
-        const unsigned bits = 8u * dst.size;
         const x86::Gp d = sized(x86::rdx, dst.size);
-        const x86::Gp bit = sized(x86::r8, dst.size);
-        if (offset.kind != OpKind::kImm) {
-            mov_from(bit, reg_src(offset));
-            a_.and_(bit, Imm(bits - 1));
-        }
+        const x86::Gp bit = bit_index(offset, dst.size);
         if (store_flags) load_guest_flags();
         mov_from(d, reg_src(dst));
+        if (bit_op(insn, d, bit)) store_reg(dst, x86::rdx);
+        if (store_flags) capture_flags(flags::ARITH);
+    }
+
+    // A register bit offset modulo the operand's width, in r8 (sized);
+    // an immediate one stays in the instruction.
+    x86::Gp bit_index(const Operand& offset, unsigned size) {
+        const x86::Gp bit = sized(x86::r8, size);
+        if (offset.kind != OpKind::kImm) {
+            mov_from(bit, reg_src(offset));
+            a_.and_(bit, Imm(8 * size - 1));
+        }
+        return bit;
+    }
+
+    // The host's BT/BTS/BTR/BTC (the guest's mnemonic) on d by `bit` or
+    // the immediate; true when it wrote d.
+    bool bit_op(const DecodedInsn& insn, const x86::Gp& d, const x86::Gp& bit) {
         x86::Inst::Id id = x86::Inst::kIdBt;
         if (insn.mnemonic == ZYDIS_MNEMONIC_BTS) id = x86::Inst::kIdBts;
         if (insn.mnemonic == ZYDIS_MNEMONIC_BTR) id = x86::Inst::kIdBtr;
         if (insn.mnemonic == ZYDIS_MNEMONIC_BTC) id = x86::Inst::kIdBtc;
-        if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (bits - 1))));
+        const Operand& offset = insn.ops[1];
+        if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (8 * d.size() - 1))));
         else a_.emit(id, d, bit);
-        if (id != x86::Inst::kIdBt) store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        return id != x86::Inst::kIdBt;
     }
 
     // BT/BTS/BTR/BTC m16/m32, r/imm. A register offset is signed and picks
@@ -1298,7 +1311,7 @@ private:
     void emit_bit_test_mem(const DecodedInsn& insn, bool store_flags, const Label& slow) {
         const Operand& dst = insn.ops[0];
         const Operand& offset = insn.ops[1];
-        const unsigned size = dst.size, bits = 8u * size;
+        const unsigned size = dst.size;
         effective_address(insn, dst);
         if (offset.kind != OpKind::kImm) {
             if (size == 2) a_.emit(x86::Inst::kIdMovsx, x86::ecx, reg_src(offset));
@@ -1308,20 +1321,11 @@ private:
             if (insn.addrsize == 2) a_.movzx(x86::edx, x86::dx);
         }
         mem_access(dst.seg, size, insn.mnemonic != ZYDIS_MNEMONIC_BT, slow);
-        const x86::Gp d = sized(x86::rdx, size), bit = sized(x86::r8, size);
-        if (offset.kind != OpKind::kImm) {
-            mov_from(bit, reg_src(offset));
-            a_.and_(bit, Imm(bits - 1));
-        }
+        const x86::Gp d = sized(x86::rdx, size);
+        const x86::Gp bit = bit_index(offset, size);
         if (store_flags) load_guest_flags();
         a_.mov(d, x86::ptr(kHost, 0, size));
-        x86::Inst::Id id = x86::Inst::kIdBt;
-        if (insn.mnemonic == ZYDIS_MNEMONIC_BTS) id = x86::Inst::kIdBts;
-        if (insn.mnemonic == ZYDIS_MNEMONIC_BTR) id = x86::Inst::kIdBtr;
-        if (insn.mnemonic == ZYDIS_MNEMONIC_BTC) id = x86::Inst::kIdBtc;
-        if (offset.kind == OpKind::kImm) a_.emit(id, d, Imm(uint8_t(offset.imm & (bits - 1))));
-        else a_.emit(id, d, bit);
-        if (id != x86::Inst::kIdBt) a_.mov(x86::ptr(kHost, 0, size), d);  // (MOV keeps the flags)
+        if (bit_op(insn, d, bit)) a_.mov(x86::ptr(kHost, 0, size), d);  // (MOV keeps the flags)
         if (store_flags) capture_flags(flags::ARITH);
     }
 
@@ -1577,16 +1581,20 @@ private:
         store_edx_eax();
     }
 
+    // A general register as an operand, for the implicit ones (EAX, EDX).
+    static Operand gpr_operand(unsigned reg, unsigned size) {
+        Operand op;
+        op.kind = OpKind::kReg;
+        op.size = uint8_t(size);
+        op.reg_class = RegClass::kGpr;
+        op.reg = uint8_t(reg);
+        return op;
+    }
+
     // EDX = edx, EAX = eax (MUL, DIV, RDTSC); flags untouched.
     void store_edx_eax() {
-        Operand reg;
-        reg.kind = OpKind::kReg;
-        reg.size = 4;
-        reg.reg_class = RegClass::kGpr;
-        reg.reg = kRdx;
-        store_reg(reg, x86::rdx);
-        reg.reg = kRax;
-        store_reg(reg, x86::rax);
+        store_reg(gpr_operand(kRdx, 4), x86::rdx);
+        store_reg(gpr_operand(kRax, 4), x86::rax);
     }
 
     // CMPXCHG m, r: the accumulator compared with the destination; equal,
@@ -1599,12 +1607,7 @@ private:
         mov_from(sized(x86::rdx, size), reg_src(insn.ops[1]));
         mov_from(sized(x86::rax, size), gpr_src(kRax, size));
         a_.cmpxchg(x86::ptr(kHost, 0, size), sized(x86::rdx, size));
-        Operand acc;
-        acc.kind = OpKind::kReg;
-        acc.size = uint8_t(size);
-        acc.reg_class = RegClass::kGpr;
-        acc.reg = kRax;
-        store_reg(acc, x86::rax);
+        store_reg(gpr_operand(kRax, size), x86::rax);
         if (store_flags) capture_flags(flags::ARITH);
     }
 
@@ -1614,12 +1617,7 @@ private:
         a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::EM | cr0::TS)));
         a_.jnz(slow);
         a_.movzx(x86::eax, x86::word_ptr(kState, int32_t(offsetof(CpuState, fpu) + offsetof(FpuState, fsw))));
-        Operand ax;
-        ax.kind = OpKind::kReg;
-        ax.size = 2;
-        ax.reg_class = RegClass::kGpr;
-        ax.reg = kRax;
-        store_reg(ax, x86::rax);
+        store_reg(gpr_operand(kRax, 2), x86::rax);
     }
 
     // CLC/STC/CMC/CLD/STD and SAHF (SF ZF AF PF CF from AH), on the flags
