@@ -354,7 +354,8 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     const BlockKey key{phys.value, mode};
     if (const DecodedBlock* b = blocks_->find(key)) {
         if (b->last_page == b->first_page) [[likely]] {
-            fetch_cache_->insert(uint32_t(linear), stamp, tlb_.generations(), tlb_.generation_index(linear), b);
+            fetch_cache_->insert(uint32_t(linear), stamp, tlb_.generations(), tlb_.generation_index(linear, phys.page()),
+                                 b);
             return b;
         }
         // An instruction that crosses into the next page: its bytes there
@@ -370,7 +371,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     const DecodedBlock* inserted = decode_block(linear, phys, mode);
     // The insertion may have retired a block (a new generation).
     fetch_cache_->insert(uint32_t(linear), FetchCache::Stamp{stamp.cpl, mode, stamp.a20, blocks_->generation()},
-                         tlb_.generations(), tlb_.generation_index(linear), inserted);
+                         tlb_.generations(), tlb_.generation_index(linear, phys.page()), inserted);
     return inserted;
 }
 

@@ -54,7 +54,10 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
         jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
     const uint16_t fast_delta = uint16_t(block.fast_entry - block.chain_entry);
-    const unsigned generation_index = cpu_.tlb().generation_index(linear);
+    // A block whose last instruction runs into a second page depends on
+    // that page's mapping too, which only the plain generation covers.
+    const unsigned generation_index =
+        block.first_page == block.last_page ? cpu_.tlb().generation_index(linear, block.first_page) : 0;
     e = JumpCacheEntry{linear,
                        cpu_.tlb().generations()[generation_index],
                        uint8_t(cpu_.s.cpl),

@@ -76,13 +76,15 @@ public:
     // which a CR3 load keeps (CR4.PGE): the kernel's code stays cached
     // across the guest's process switches.
     const uint32_t* generations() const { return generations_.data(); }
-    // 1 when the first way maps the page of `linear` through a global
-    // translation, else 0: the index into generations() that a cache entry
-    // made for that page depends on.
-    unsigned generation_index(uint64_t linear) const {
+    // 1 when the first way maps the page of `linear` to physical page
+    // `phys_page` through a global translation, else 0: the index into
+    // generations() that a cache entry made for code found there depends
+    // on. (The physical page must be the one the entry's code came from: the
+    // TLB may hold a later walk of a since-changed mapping.)
+    unsigned generation_index(uint64_t linear, uint64_t phys_page) const {
         const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
         const Entry& e = entries_[vpn & (kEntries - 1)];
-        return e.vpn == vpn && e.global ? 1 : 0;
+        return e.vpn == vpn && e.global && e.phys_page == phys_page ? 1 : 0;
     }
 
     void flush_all();

@@ -479,8 +479,9 @@ TEST_CASE("paging: a CR3 reload re-walks the fetch cache's code on non-global pa
     CHECK(run_at(0x405000) == 1);
     CHECK(run_at(0x409000) == 3);
     Tlb& tlb = p.r.cpu.tlb();
-    CHECK(tlb.generation_index(0x405000) == 1);
-    CHECK(tlb.generation_index(0x409000) == 0);
+    CHECK(tlb.generation_index(0x405000, 0x30) == 1);
+    CHECK(tlb.generation_index(0x405000, 0x31) == 0);  // not the page the TLB maps it to
+    CHECK(tlb.generation_index(0x409000, 0x33) == 0);
     p.pte(5, 0x31000 | 7 | 0x100);
     p.pte(9, 0x34000 | 7);
     const uint32_t any = tlb.generations()[0], global = tlb.generations()[1];
