@@ -42,12 +42,14 @@ constexpr uint32_t kSegWriteWant = kSegReadWant | 0x2;
 // at its entry instead of at every memory access: the CPL and the paging
 // mode it was translated under (which tag of the TLB its accesses compare,
 // whether they translate at all), and the segments that were flat then
-// (base 0, limit 4 GiB, present writable data), whose accesses need no
-// segment check. An entry that finds the state otherwise refuses, and the
+// (base 0, limit 4 GiB, present writable data with D/B set), whose
+// accesses need no segment check (and, for SS, no check of the stack's
+// width). An entry that finds the state otherwise refuses, and the
 // interpreter runs the block. A helper step can change any of it, so the
 // accesses after one check everything again.
 bool segment_is_flat(const SegmentCache& sc) {
-    return ((sc.attr & kSegWriteMask) == kSegWriteWant) & (sc.base == 0) & (sc.limit == 0xffffffffu);
+    return ((sc.attr & (kSegWriteMask | SegmentCache::kDB)) == (kSegWriteWant | SegmentCache::kDB)) &
+           (sc.base == 0) & (sc.limit == 0xffffffffu);
 }
 
 }  // namespace
@@ -546,6 +548,38 @@ public:
     // r8b instead of reloading the guest's flags.
     void fuse_next(unsigned cc) { fuse_cc_ = cc; }
 
+    // A stack run (plan_stack_runs): one TLB check for the bytes
+    // [ESP + lo, ESP + lo + len) that the run's instructions access,
+    // then each of those accesses is the host base plus a constant.
+    // When the check fails, a copy of the run emitted the ordinary way
+    // runs instead (out of line), so a frame that straddles a page or a
+    // TLB miss costs one check more, never a helper per instruction.
+    // Returns false, and emits nothing, where the block's assumptions do
+    // not cover it: the run is then emitted the ordinary way.
+    bool begin_stack_run(int32_t lo, uint32_t len, bool write) {
+        if (!assumptions_hold_ || !assumed_.paging || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_)
+            return false;
+        a_.comment("stack run: one check for the accesses below");
+        cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}});
+        if (cached(kRsp)) a_.lea(x86::edx, x86::ptr(host_reg(kRsp), lo));
+        else {
+            a_.mov(x86::edx, gpr_slot(kRsp, 4));
+            a_.add(x86::edx, Imm(lo));
+        }
+        mem_access(kSs, len, write, cold_runs_.back().entry);
+        // (kept for a slow path inside the run, whose call clobbers kHost)
+        a_.mov(stack_run_base(), kHost);
+        stack_run_ = StackRun{0, lo};
+        return true;
+    }
+    // ESP before the next instruction of the run, relative to its start.
+    void set_stack_delta(int32_t delta) { stack_run_->esp_delta = delta; }
+    void end_stack_run() {
+        stack_run_.reset();
+        host_disp_ = 0;
+        a_.bind(cold_runs_.back().after);
+    }
+
     // Chained exits emitted so far: (label at the jmp, target phys).
     struct ChainSiteLabel {
         Label site;
@@ -568,8 +602,8 @@ public:
         a_.push(kRamBase);
         a_.push(kPageFlags);
         // The frame: a scratch slot at [rsp], the EIP the block was entered
-        // at at [rsp+8], and 16-byte alignment at helper calls. Chained
-        // blocks share it.
+        // at at [rsp+8], a stack run's host base at [rsp+16], and 16-byte
+        // alignment at helper calls. Chained blocks share it.
         a_.sub(x86::rsp, kFrameBytes);
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
@@ -688,11 +722,14 @@ public:
     void inline_insn(const DecodedInsn& insn, Form form, bool store_flags, uint32_t offset, unsigned inline_before,
                      const ExitTargets& targets = {}) {
         const Operand* op = insn.ops;
+        if (stack_run_)
+            cold_runs_.back().insns.push_back(
+                ColdInsn{&insn, form, store_flags, offset, inline_before, targets, fuse_cc_});
         Label slow, resume;
         if (has_slow_path(form)) {
             slow = a_.newLabel();
             resume = a_.newLabel();
-            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_});
+            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value()});
         }
         switch (form) {
         case Form::kNop: break;
@@ -705,20 +742,20 @@ public:
         case Form::kLoad:
             mem_address(insn, op[1], false, slow);
             if (is_cached_dword(op[0])) {
-                a_.mov(host_reg(op[0].reg).r32(), x86::dword_ptr(kHost));
+                a_.mov(host_reg(op[0].reg).r32(), host_mem(4));
                 a_.mov(gpr_slot(op[0].reg, 8), host_reg(op[0].reg));
                 break;
             }
-            a_.mov(sized(x86::rax, op[0].size), x86::ptr(kHost, 0, op[0].size));
+            a_.mov(sized(x86::rax, op[0].size), host_mem(op[0].size));
             store_reg(op[0], x86::rax);
             break;
         case Form::kStore:
             mem_address(insn, op[0], true, slow);
             if (op[1].kind == OpKind::kImm) {
-                a_.mov(x86::ptr(kHost, 0, op[0].size), sized_imm(op[1].imm, op[0].size));
+                a_.mov(host_mem(op[0].size), sized_imm(op[1].imm, op[0].size));
             } else {
                 mov_from(sized(x86::rax, op[0].size), reg_src(op[1]));
-                a_.mov(x86::ptr(kHost, 0, op[0].size), sized(x86::rax, op[0].size));
+                a_.mov(host_mem(op[0].size), sized(x86::rax, op[0].size));
             }
             break;
         case Form::kAluLoad: emit_alu(insn, store_flags, slow); break;
@@ -743,7 +780,7 @@ public:
             const x86::Gp d = sized(x86::rdx, op[0].size), v = sized(x86::r8, op[0].size);
             if (form == Form::kCmovLoad) {
                 mem_address(insn, op[1], false, slow);
-                a_.mov(v, x86::ptr(kHost, 0, op[0].size));
+                a_.mov(v, host_mem(op[0].size));
             } else {
                 mov_from(v, reg_src(op[1]));
             }
@@ -755,8 +792,8 @@ public:
         }
         case Form::kExtendLoad:
             mem_address(insn, op[1], false, slow);
-            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, x86::ptr(kHost, 0, op[1].size));
-            else a_.movsx(x86::eax, x86::ptr(kHost, 0, op[1].size));
+            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, host_mem(op[1].size));
+            else a_.movsx(x86::eax, host_mem(op[1].size));
             store_reg(op[0], x86::rax);
             break;
         case Form::kPop: emit_pop(insn, slow); break;
@@ -824,6 +861,23 @@ public:
         a_.pop(kCpu);
         a_.pop(kState);
         a_.ret();
+        // The stack runs' ordinary copies, for when their check fails: the
+        // code the instructions would have had without the run (the
+        // assumptions held at its start and nothing in it drops them).
+        for (const ColdRun& run : cold_runs_) {
+            a_.bind(run.entry);
+            a_.comment("stack run: its ordinary copy");
+            const bool held = assumptions_hold_;
+            assumptions_hold_ = true;
+            for (const ColdInsn& c : run.insns) {
+                fuse_cc_ = c.fuse_cc;
+                inline_insn(*c.insn, c.form, c.store_flags, c.offset, c.inline_before, c.targets);
+            }
+            assumptions_hold_ = held;
+            fuse_cc_.reset();
+            branch_fused_ = false;
+            a_.jmp(run.after);
+        }
         // First-way TLB misses: the refill routine preserves every register
         // but rax, the addend it returns (0: the instruction's slow path).
         for (const TlbRefill& r : refills_) {
@@ -836,7 +890,10 @@ public:
         // The fast paths' fallbacks: the interpreter runs the instruction.
         // Exits after this point count it among the inline instructions, so
         // the step's own retirement is taken back.
+        // (None for a fast path that never falls back: an access inside a
+        // stack run.)
         for (const SlowPath& p : slow_paths_) {
+            if (!a_.code()->labelEntry(p.entry)->links()) continue;
             a_.bind(p.entry);
             store_rip(p.offset);
             call_step(*p.insn, true);
@@ -846,6 +903,7 @@ public:
                 load_guest_flags();
                 a_.set(x86::CondCode(*p.fused_cc), x86::r8b);
             }
+            if (p.in_stack_run) a_.mov(kHost, stack_run_base());
             a_.jmp(p.resume);
         }
         // The early exits, one per distinct retired count.
@@ -881,7 +939,33 @@ private:
         uint32_t offset;
         unsigned inline_before;
         std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
+        bool in_stack_run;                 // the run's host base goes back into kHost
     };
+    // An open stack run: ESP now and the run's lowest byte, relative to
+    // ESP at its start; kHost holds the host address of that lowest byte.
+    struct StackRun {
+        int32_t esp_delta;
+        int32_t lo;
+    };
+    // What inline_insn() was given for an instruction of a stack run, to
+    // emit it again in the run's ordinary copy.
+    struct ColdInsn {
+        const DecodedInsn* insn;
+        Form form;
+        bool store_flags;
+        uint32_t offset;
+        unsigned inline_before;
+        ExitTargets targets;
+        std::optional<unsigned> fuse_cc;
+    };
+    struct ColdRun {
+        Label entry, after;
+        std::vector<ColdInsn> insns;
+    };
+    // The frame slot that keeps a stack run's host base.
+    static x86::Mem stack_run_base() { return x86::qword_ptr(x86::rsp, 16); }
+    // The host operand of the access the fast path just found.
+    x86::Mem host_mem(unsigned size) const { return x86::ptr(kHost, host_disp_, size); }
 
     // A jump target in eax beyond the CS limit raises #GP: the slow
     // path's. (A flat CS, which the entry checked, holds every target.)
@@ -960,12 +1044,17 @@ private:
     // address is in kHost and, for a store, the page is marked dirty. The one
     // place that decides between the fast and the slow path.
     void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
+        if (stack_run_) {  // [ESP + disp]: inside the range the run checked
+            host_disp_ = stack_run_->esp_delta + int32_t(uint32_t(uint64_t(m.disp))) - stack_run_->lo;
+            return;
+        }
         effective_address(insn, m);
         mem_access(m.seg, m.size, write, slow);
     }
 
     // The same for the offset in edx in segment `seg_index`.
     void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
+        host_disp_ = 0;
         const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
         const bool assumed = assumptions_hold_;
         if (!(assumed && (assumed_.flat_segments & (1u << seg_index)))) {
@@ -1155,7 +1244,7 @@ private:
         const x86::Gp s = sized(x86::rdx, size);
         if (dst_mem) {
             mem_address(insn, dst, !read_only, slow);
-            a_.mov(d, x86::ptr(kHost, 0, size));
+            a_.mov(d, host_mem(size));
         } else if (src.kind == OpKind::kMem) {
             mem_address(insn, src, false, slow);
             if (!in_place) mov_from(d, reg_src(dst));
@@ -1164,7 +1253,7 @@ private:
         }
         // The source always in a register, as in the interpreter: flags the
         // SDM leaves undefined may differ between an instruction's forms.
-        if (src.kind == OpKind::kMem) a_.mov(s, x86::ptr(kHost, 0, size));
+        if (src.kind == OpKind::kMem) a_.mov(s, host_mem(size));
         else if (src.kind == OpKind::kImm) a_.mov(s, sized_imm(src.imm, size));
         else mov_from(s, reg_src(src));
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
@@ -1185,7 +1274,7 @@ private:
         fused_setcc();
         // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
         if (!read_only) {
-            if (dst_mem) a_.mov(x86::ptr(kHost, 0, size), d);
+            if (dst_mem) a_.mov(host_mem(size), d);
             else if (in_place) a_.mov(gpr_slot(dst.reg, 8), d.r64());
             else store_reg(dst, x86::rax);
         }
@@ -1324,8 +1413,8 @@ private:
         const x86::Gp d = sized(x86::rdx, size);
         const x86::Gp bit = bit_index(offset, size);
         if (store_flags) load_guest_flags();
-        a_.mov(d, x86::ptr(kHost, 0, size));
-        if (bit_op(insn, d, bit)) a_.mov(x86::ptr(kHost, 0, size), d);  // (MOV keeps the flags)
+        a_.mov(d, host_mem(size));
+        if (bit_op(insn, d, bit)) a_.mov(host_mem(size), d);  // (MOV keeps the flags)
         if (store_flags) capture_flags(flags::ARITH);
     }
 
@@ -1384,9 +1473,16 @@ private:
     // (SS.B); else, and whenever the fast path does not apply, `slow`.
     // (LEAVE pops from EBP: `stack_pointer`.)
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
-        const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
-        a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
-        a_.jz(slow);
+        if (stack_run_ && stack_pointer == kRsp) {
+            host_disp_ = stack_run_->esp_delta - (push ? 4 : 0) - stack_run_->lo;
+            return;
+        }
+        // (A flat SS, which the entry checked, is a 32-bit stack.)
+        if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
+            const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
+            a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
+            a_.jz(slow);
+        }
         mov_from(x86::edx, gpr_src(stack_pointer, 4));
         if (push) a_.sub(x86::edx, Imm(4));
         mem_access(kSs, 4, push, slow);
@@ -1411,11 +1507,11 @@ private:
             // Nothing is committed before the store: either access failing
             // sends the whole instruction to the helper.
             mem_address(insn, src, false, slow);
-            a_.mov(x86::eax, x86::dword_ptr(kHost));
+            a_.mov(x86::eax, host_mem(4));
             a_.mov(x86::dword_ptr(x86::rsp), x86::eax);
             stack_access(true, slow);
             a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
-            a_.mov(x86::dword_ptr(kHost), x86::eax);
+            a_.mov(host_mem(4), x86::eax);
             adjust_esp(-4);
             return;
         }
@@ -1423,7 +1519,7 @@ private:
         // The value after the address: PUSH ESP pushes ESP before the push.
         if (src.kind == OpKind::kImm) a_.mov(x86::eax, Imm(uint32_t(src.imm)));
         else mov_from(x86::eax, reg_src(src));
-        a_.mov(x86::dword_ptr(kHost), x86::eax);
+        a_.mov(host_mem(4), x86::eax);
         adjust_esp(-4);
     }
 
@@ -1431,7 +1527,7 @@ private:
     // + 4; nothing moves before the read has passed its checks.
     void emit_leave(const Label& slow) {
         stack_access(false, slow, kRbp);
-        a_.mov(x86::eax, x86::dword_ptr(kHost));
+        a_.mov(x86::eax, host_mem(4));
         mov_from(x86::ecx, gpr_src(kRbp, 4));
         a_.add(x86::ecx, Imm(4));
         store_gpr32(kRsp, x86::rcx);
@@ -1440,7 +1536,7 @@ private:
 
     void emit_pop(const DecodedInsn& insn, const Label& slow) {
         stack_access(false, slow);
-        a_.mov(x86::eax, x86::dword_ptr(kHost));
+        a_.mov(x86::eax, host_mem(4));
         adjust_esp(4);
         store_reg(insn.ops[0], x86::rax);  // after ESP: POP ESP keeps the value
     }
@@ -1457,7 +1553,7 @@ private:
         check_in_cs_limit(slow);
         stack_access(true, slow);
         entry_rip_plus(x86::eax, int32_t(next_offset));
-        a_.mov(x86::dword_ptr(kHost), x86::eax);
+        a_.mov(host_mem(4), x86::eax);
         adjust_esp(-4);
         entry_rip_plus(x86::eax, disp);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
@@ -1473,7 +1569,7 @@ private:
         }
         const uint32_t release = insn.num_ops > 0 && insn.ops[0].kind == OpKind::kImm ? uint32_t(insn.ops[0].imm & 0xffff) : 0;
         stack_access(false, slow);
-        a_.mov(x86::eax, x86::dword_ptr(kHost));
+        a_.mov(x86::eax, host_mem(4));
         check_in_cs_limit(slow);
         adjust_esp(int32_t(4 + release));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
@@ -1487,7 +1583,7 @@ private:
     void load_rm32(const DecodedInsn& insn, const Operand& op, const x86::Gp& dst, const Label& slow) {
         if (op.kind == OpKind::kMem) {
             mem_address(insn, op, false, slow);
-            a_.mov(dst, x86::dword_ptr(kHost));
+            a_.mov(dst, host_mem(4));
         } else {
             mov_from(dst, reg_src(op));
         }
@@ -1511,7 +1607,7 @@ private:
             a_.mov(x86::dword_ptr(x86::rsp), x86::eax);
             stack_access(true, slow);
             entry_rip_plus(x86::eax, int32_t(offset + insn.length));
-            a_.mov(x86::dword_ptr(kHost), x86::eax);
+            a_.mov(host_mem(4), x86::eax);
             adjust_esp(-4);
             a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
         }
@@ -1561,9 +1657,9 @@ private:
         const Operand& m = insn.ops[mem_first ? 0 : 1];
         const Operand& r = insn.ops[mem_first ? 1 : 0];
         mem_address(insn, m, true, slow);
-        a_.mov(sized(x86::rax, size), x86::ptr(kHost, 0, size));
+        a_.mov(sized(x86::rax, size), host_mem(size));
         mov_from(sized(x86::rdx, size), reg_src(r));
-        a_.mov(x86::ptr(kHost, 0, size), sized(x86::rdx, size));
+        a_.mov(host_mem(size), sized(x86::rdx, size));
         store_reg(r, x86::rax);
     }
 
@@ -1606,7 +1702,7 @@ private:
         mem_address(insn, insn.ops[0], true, slow);
         mov_from(sized(x86::rdx, size), reg_src(insn.ops[1]));
         mov_from(sized(x86::rax, size), gpr_src(kRax, size));
-        a_.cmpxchg(x86::ptr(kHost, 0, size), sized(x86::rdx, size));
+        a_.cmpxchg(host_mem(size), sized(x86::rdx, size));
         store_reg(gpr_operand(kRax, size), x86::rax);
         if (store_flags) capture_flags(flags::ARITH);
     }
@@ -1744,7 +1840,7 @@ private:
         const x86::Gp d = sized(x86::rax, dst.size);
         if (mem) {
             mem_address(insn, dst, true, slow);
-            a_.mov(d, x86::ptr(kHost, 0, dst.size));
+            a_.mov(d, host_mem(dst.size));
         } else {
             mov_from(d, reg_src(dst));
         }
@@ -1755,7 +1851,7 @@ private:
         default: a_.not_(d); break;
         }
         fused_setcc();
-        if (mem) a_.mov(x86::ptr(kHost, 0, dst.size), d);
+        if (mem) a_.mov(host_mem(dst.size), d);
         else store_reg(dst, x86::rax);
         const uint32_t w = flags_written(insn, Form::kUnary);
         if (store_flags && w) capture_flags(w);
@@ -1797,9 +1893,166 @@ private:
     std::vector<std::pair<unsigned, Label>> exits_;
     std::vector<SlowPath> slow_paths_;
     std::vector<TlbRefill> refills_;
+    std::optional<StackRun> stack_run_;
+    std::vector<ColdRun> cold_runs_;
+    int32_t host_disp_ = 0;  // kHost + host_disp_: the access's host byte
 };
 
 }  // namespace
+
+// Stack runs: x86-32 code reaches its frame through ESP (pushes and pops,
+// arguments and locals at [ESP + disp]), and between two changes of ESP by
+// other means every such address is ESP at some start plus a constant. A
+// run is a stretch of a block's inline instructions whose memory accesses
+// are all of that kind, with at least two of them: the block checks the
+// whole stretch of stack they touch once (BlockEmitter::begin_stack_run).
+struct StackRunPlan {
+    size_t first = 0, last = 0;  // the run's first and last accessing instructions
+    int32_t lo = 0, hi = 0;      // bytes [ESP + lo, ESP + hi) at the first
+    bool write = false;
+    unsigned accesses = 0;
+};
+// A wider stretch more often straddles a page, when the run takes its
+// ordinary copy.
+constexpr int32_t kMaxStackRunBytes = 256;
+
+// What one instruction does in a run, ESP then being `delta` from the
+// run's start: `ok` false when it cannot be in one.
+struct StackUse {
+    bool ok = false;
+    bool access = false;
+    int32_t lo = 0, hi = 0;  // the bytes it accesses, relative to the run's ESP
+    bool write = false;
+    int32_t esp_after = 0;
+    bool ends = false;  // it leaves the block: the run ends with it
+};
+
+bool is_esp(const Operand& op) { return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRsp; }
+
+StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
+    StackUse u;
+    u.esp_after = delta;
+    auto add = [&](int32_t lo, unsigned size, bool write) {
+        if (!u.access) {
+            u.lo = lo;
+            u.hi = lo + int32_t(size);
+        }
+        u.lo = std::min(u.lo, lo);
+        u.hi = std::max(u.hi, lo + int32_t(size));
+        u.access = true;
+        u.write |= write;
+    };
+    // [ESP + disp] in SS, 32-bit addressing, the operand at that offset.
+    auto frame_operand = [&](const Operand& m, bool write) {
+        if (m.kind != OpKind::kMem || m.base != kRsp || m.index != kNoReg || m.seg != kSs || insn.addrsize != 4)
+            return false;
+        const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(m.disp))));
+        if (disp < -4096 || disp > 4096) return false;
+        add(delta + int32_t(disp), m.size, write);
+        return true;
+    };
+    const Operand* op = insn.ops;
+    switch (form) {
+    case Form::kPush:
+        if (op[0].kind == OpKind::kMem && !frame_operand(op[0], false)) return u;
+        add(delta - 4, 4, true);
+        u.esp_after = delta - 4;
+        break;
+    case Form::kPop:
+        if (is_esp(op[0])) return u;
+        add(delta, 4, false);
+        u.esp_after = delta + 4;
+        break;
+    case Form::kCall:
+        add(delta - 4, 4, true);
+        u.ends = true;
+        break;
+    case Form::kRet:
+        add(delta, 4, false);
+        u.ends = true;
+        break;
+    case Form::kLoad:
+    case Form::kExtendLoad:
+    case Form::kCmovLoad:
+    case Form::kAluLoad:
+        if (is_esp(op[0]) || !frame_operand(op[1], false)) return u;
+        break;
+    case Form::kStore:
+    case Form::kUnaryMem:
+        if (!frame_operand(op[0], true)) return u;
+        break;
+    case Form::kAluMem:
+        if (!frame_operand(op[0], insn.mnemonic != ZYDIS_MNEMONIC_CMP && insn.mnemonic != ZYDIS_MNEMONIC_TEST))
+            return u;
+        break;
+    case Form::kXchgMem: {
+        const bool mem_first = op[0].kind == OpKind::kMem;
+        if (is_esp(op[mem_first ? 1 : 0]) || !frame_operand(op[mem_first ? 0 : 1], true)) return u;
+        break;
+    }
+    default:
+        // Anything else in a run neither touches memory nor can fall back
+        // to a helper, and writes ESP only by ADD/SUB ESP, imm.
+        if (form == Form::kHelper || touches_memory(form) || has_slow_path(form) || sets_eip(form)) return u;
+        for (unsigned k = 1; k < insn.num_ops; k++)
+            if (is_esp(op[k]) && form == Form::kXchg) return u;
+        if (insn.num_ops > 0 && is_esp(op[0])) {
+            const bool add_sub = insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_SUB;
+            if (form != Form::kAlu || !add_sub || op[0].size != 4 || op[1].kind != OpKind::kImm) return u;
+            const int32_t imm = int32_t(uint32_t(op[1].imm));
+            if (imm < -4096 || imm > 4096) return u;
+            u.esp_after = insn.mnemonic == ZYDIS_MNEMONIC_ADD ? delta + imm : delta - imm;
+        }
+        break;
+    }
+    u.ok = true;
+    return u;
+}
+
+// The block's stack runs, and ESP before each instruction of one relative
+// to the run's start (`delta`).
+std::vector<StackRunPlan> plan_stack_runs(const std::vector<const DecodedInsn*>& list, const std::vector<Form>& forms,
+                                          const std::vector<bool>& side_exit, std::vector<int32_t>& delta) {
+    std::vector<StackRunPlan> runs;
+    std::optional<StackRunPlan> cur;
+    int32_t esp = 0;
+    auto close = [&] {
+        if (cur && cur->accesses >= 2) runs.push_back(*cur);
+        cur.reset();
+    };
+    for (size_t i = 0; i < list.size(); i++) {
+        if (side_exit[i]) {
+            close();
+            continue;
+        }
+        StackUse u = stack_use(*list[i], forms[i], cur ? esp : 0);
+        if (!u.ok) {
+            close();
+            continue;
+        }
+        if (cur && u.access && (std::max(cur->hi, u.hi) - std::min(cur->lo, u.lo) > kMaxStackRunBytes)) {
+            close();
+            u = stack_use(*list[i], forms[i], 0);
+        }
+        if (!cur) {
+            if (!u.access) continue;  // a run starts with an access
+            cur = StackRunPlan{i, i, u.lo, u.hi, false, 0};
+            esp = 0;
+        }
+        delta[i] = esp;
+        if (u.access) {
+            cur->lo = std::min(cur->lo, u.lo);
+            cur->hi = std::max(cur->hi, u.hi);
+            cur->write |= u.write;
+            cur->accesses++;
+            cur->last = i;
+        }
+        esp = u.esp_after;
+        if (u.ends || esp < -4096 || esp > 4096) close();
+    }
+    close();
+    return runs;
+}
 
 bool translates_inline(const DecodedInsn& insn) { return form_of(insn) != Form::kHelper; }
 
@@ -1983,11 +2236,21 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         if (!may_chain || in_page < 0 || in_page >= int64_t(kPageSize)) return std::nullopt;
         return (block.key.phys & ~uint64_t(kPageSize - 1)) + uint64_t(in_page);
     };
+    // (Runs only in 32-bit code: a 16-bit CALL/RET is the helper's.)
+    std::vector<int32_t> run_delta(n, 0);
+    const std::vector<StackRunPlan> runs =
+        ip_mask == 0xffffffffull ? plan_stack_runs(list, forms, side_exit, run_delta) : std::vector<StackRunPlan>{};
+    size_t next_run = 0;
+    bool in_run = false;
     uint32_t offset = 0;
     unsigned inline_count = 0;
     bool rip_current = true;  // s.rip holds this instruction's EIP
     for (size_t i = 0; i < n; i++) {
         const DecodedInsn& insn = *list[i];
+        if (next_run < runs.size() && runs[next_run].first == i)
+            in_run = e.begin_stack_run(runs[next_run].lo, uint32_t(runs[next_run].hi - runs[next_run].lo),
+                                       runs[next_run].write);
+        if (in_run) e.set_stack_delta(run_delta[i]);
         // A flag writer right before a Jcc that tests only flags it writes:
         // the branch decides on the host's flags (a memory form's slow
         // path sets the same byte from the step's flags).
@@ -2045,6 +2308,11 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             inline_count++;
             // Branches, calls and returns set EIP themselves.
             rip_current = sets_eip(forms[i]);
+        }
+        if (next_run < runs.size() && runs[next_run].last == i) {
+            if (in_run) e.end_stack_run();
+            in_run = false;
+            next_run++;
         }
         offset += insn.length;
     }

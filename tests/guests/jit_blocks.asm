@@ -11,13 +11,17 @@
 ;
 ; Memory: code copied to RAM at 0x10000 (group 1) and 0x300000 (group 2);
 ; page directory 0x200000, identity page table for 0-4 MiB at 0x201000,
-; page table at 0x202000: 0x400000 and 0x401000 -> 0x300000, 0x402000 absent.
+; page table at 0x202000: 0x400000 and 0x401000 -> 0x300000, 0x402000 absent;
+; group 17 adds 0x403000 -> 0x304000 (0x404000 absent), 0x405000 -> 0x306000
+; and 0x406000 -> 0x305000.
 
 %include "harness.inc"
 
 SMC_AT  equ 0x10000
 SCRATCH equ 0x11000                     ; a RAM dword
 SB_AT   equ 0x12000                     ; group 13's code
+STK_EDGE equ 0x406000                   ; group 17's stack crosses this page boundary
+STK_SAVED equ TEST_VARS                 ; group 17: the harness's ESP
 PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
@@ -434,6 +438,63 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g16
+
+  GROUP 17, "stack runs: frames across a page boundary, a fault inside one"
+  ; stack_frame reaches its frame only through pushes, pops and
+  ; [ESP + disp], which the JIT checks once for the whole stretch of
+  ; stack. ESP walks across the page boundary at STK_EDGE in steps of 4,
+  ; so some frames straddle it (the run's ordinary copy), the others lie
+  ; on one page; each position runs 4 times (translated from the third).
+  ; The two pages are not adjacent in physical memory.
+  mov dword [PT1 + 20], 0x306003       ; 0x405000 -> 0x306000
+  mov dword [PT1 + 24], 0x305003       ; 0x406000 -> 0x305000
+  mov [STK_SAVED], esp
+  mov esi, STK_EDGE - 48
+.g17:
+  mov ebx, 4
+.g17_again:
+  mov esp, esi
+  mov ebp, 0x5eb9                       ; callee-saved: must survive
+  mov edi, 0xd1d1
+  lea eax, [esi + 7]
+  push eax                              ; the argument
+  call stack_frame
+  add esp, 4
+  mov ecx, esp                          ; (ASSERT32 pushes the flags)
+  ASSERT32 ecx, esi
+  lea edx, [esi*2 + 20]                 ; (argument + 3) * 2
+  ASSERT32 eax, edx
+  ASSERT32 ebp, 0x5eb9
+  ASSERT32 edi, 0xd1d1
+  ASSERT32 dword [esi - 12], 0x5eb9     ; the saved EBP's slot
+  ASSERT32 dword [esi - 24], 0xd1d1     ; the saved EDI's slot
+  dec ebx
+  jnz .g17_again
+  add esi, 4
+  cmp esi, STK_EDGE + 48
+  jb .g17
+  ; A run whose [ESP + disp] read reaches a page that is not present:
+  ; the #PF is the read's, after the two pushes before it.
+  mov dword [PT1 + 12], 0x304003       ; 0x403000 -> 0x304000; 0x404000 absent
+  xor ebx, ebx
+.g17_fault:
+  mov esp, 0x403ff8
+  mov ecx, 0xc0ffee
+  EXPECT_EXC 14, .r17
+  call push_then_read
+.r17:
+  CHECK_EXC 14, 0, push_then_read.read, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, 0x404000
+  mov eax, esp
+  ASSERT32 eax, 0x403fec                ; return address and two pushes
+  ASSERT32 dword [0x403ff0], 0xc0ffee   ; the pushes were stored
+  ASSERT32 dword [0x403fec], 1
+  mov esp, [STK_SAVED]
+  inc ebx
+  cmp ebx, 5
+  jb .g17_fault
+  mov esp, [STK_SAVED]
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -535,6 +596,37 @@ lock_ops:
   mov cl, 0x41
   cmpxchg [SCRATCH], cl                 ; byte, equal: stores 0x41, AL kept
   movzx edi, byte [SCRATCH]
+  ret
+
+; Group 17: EAX = (argument + 3) * 2; EBX, ESI, EDI, EBP kept.
+stack_frame:
+  push ebp
+  push ebx
+  push esi
+  push edi
+  mov eax, [esp + 20]                   ; the argument
+  sub esp, 8
+  mov [esp], eax
+  mov dword [esp + 4], 3
+  mov ecx, [esp]
+  add ecx, [esp + 4]
+  add esp, 8
+  pop edi
+  pop esi
+  pop ebx
+  pop ebp
+  lea eax, [ecx + ecx]
+  ret
+
+; Group 17: two pushes, then a read 0x14 above ESP (the return address
+; is at ESP + 8).
+push_then_read:
+  push ecx
+  push dword 1
+.read:
+  mov eax, [esp + 0x14]
+  pop edx
+  pop edx
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
