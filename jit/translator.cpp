@@ -530,6 +530,12 @@ public:
 // Where a branch at the end of a block goes, when that is a block of the
 // same physical page (chainable), and how many inline instructions the
 // block has retired by then.
+// [ESP + disp] in SS with 32-bit addressing: an operand a stack run may
+// reach from its base (plan_stack_runs, BlockEmitter::in_stack_run).
+bool is_frame_operand(const DecodedInsn& insn, const Operand& m) {
+    return m.kind == OpKind::kMem && m.base == kRsp && m.index == kNoReg && m.seg == kSs && insn.addrsize == 4;
+}
+
 struct ExitTargets {
     unsigned retired = 0;
     std::optional<uint64_t> taken, not_taken;
@@ -569,7 +575,7 @@ public:
         mem_access(kSs, len, write, cold_runs_.back().entry);
         // (kept for a slow path inside the run, whose call clobbers kHost)
         a_.mov(stack_run_base(), kHost);
-        stack_run_ = StackRun{0, lo};
+        stack_run_ = StackRun{0, lo, lo + int32_t(len), write, true};
         return true;
     }
     // ESP before the next instruction of the run, relative to its start.
@@ -941,12 +947,32 @@ private:
         std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
         bool in_stack_run;                 // the run's host base goes back into kHost
     };
-    // An open stack run: ESP now and the run's lowest byte, relative to
-    // ESP at its start; kHost holds the host address of that lowest byte.
+    // An open stack run: ESP now and the bytes [lo, hi) it checked, all
+    // relative to ESP at its start, and whether kHost holds the host
+    // address of byte lo (else the frame slot does: another access used
+    // kHost since).
     struct StackRun {
         int32_t esp_delta;
-        int32_t lo;
+        int32_t lo, hi;
+        bool write;
+        bool base_in_host;
     };
+    // An access at ESP + `offset` (ESP as the open stack run has it now):
+    // when it lies inside what the run checked (for a store, checked for
+    // stores), its host operand is the run's base plus a constant; else
+    // false, and the access takes the ordinary way. (So the emitter stays
+    // right even where plan_stack_runs() saw an access otherwise.)
+    bool in_stack_run(int32_t offset, unsigned size, bool write) {
+        if (!stack_run_) return false;
+        const int64_t at = int64_t(stack_run_->esp_delta) + offset;
+        if ((write && !stack_run_->write) || at < stack_run_->lo || at + int64_t(size) > stack_run_->hi) return false;
+        if (!stack_run_->base_in_host) {
+            a_.mov(kHost, stack_run_base());
+            stack_run_->base_in_host = true;
+        }
+        host_disp_ = int32_t(at - stack_run_->lo);
+        return true;
+    }
     // What inline_insn() was given for an instruction of a stack run, to
     // emit it again in the run's ordinary copy.
     struct ColdInsn {
@@ -1044,10 +1070,7 @@ private:
     // address is in kHost and, for a store, the page is marked dirty. The one
     // place that decides between the fast and the slow path.
     void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
-        if (stack_run_) {  // [ESP + disp]: inside the range the run checked
-            host_disp_ = stack_run_->esp_delta + int32_t(uint32_t(uint64_t(m.disp))) - stack_run_->lo;
-            return;
-        }
+        if (is_frame_operand(insn, m) && in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write)) return;
         effective_address(insn, m);
         mem_access(m.seg, m.size, write, slow);
     }
@@ -1055,6 +1078,7 @@ private:
     // The same for the offset in edx in segment `seg_index`.
     void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
         host_disp_ = 0;
+        if (stack_run_) stack_run_->base_in_host = false;  // kHost is this access's now
         const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
         const bool assumed = assumptions_hold_;
         if (!(assumed && (assumed_.flat_segments & (1u << seg_index)))) {
@@ -1473,10 +1497,7 @@ private:
     // (SS.B); else, and whenever the fast path does not apply, `slow`.
     // (LEAVE pops from EBP: `stack_pointer`.)
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
-        if (stack_run_ && stack_pointer == kRsp) {
-            host_disp_ = stack_run_->esp_delta - (push ? 4 : 0) - stack_run_->lo;
-            return;
-        }
+        if (stack_pointer == kRsp && in_stack_run(push ? -4 : 0, 4, push)) return;
         // (A flat SS, which the entry checked, is a 32-bit stack.)
         if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
             const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
@@ -1920,8 +1941,8 @@ constexpr int32_t kMaxStackRunBytes = 256;
 // run's start: `ok` false when it cannot be in one.
 struct StackUse {
     bool ok = false;
-    bool access = false;
-    int32_t lo = 0, hi = 0;  // the bytes it accesses, relative to the run's ESP
+    bool access = false;     // it accesses the frame (is_frame_operand, the stack)
+    int32_t lo = 0, hi = 0;  // those bytes, relative to the run's ESP
     bool write = false;
     int32_t esp_after = 0;
     bool ends = false;  // it leaves the block: the run ends with it
@@ -1929,9 +1950,32 @@ struct StackUse {
 
 bool is_esp(const Operand& op) { return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRsp; }
 
+// Whether the form writes its first operand (the rest are read; XCHG and
+// CMPXCHG are checked apart).
+bool writes_first_operand(const DecodedInsn& insn, Form form) {
+    switch (form) {
+    case Form::kAlu:
+    case Form::kAluLoad:
+    case Form::kAluMem:
+        return insn.mnemonic != ZYDIS_MNEMONIC_CMP && insn.mnemonic != ZYDIS_MNEMONIC_TEST;
+    case Form::kBitTest:
+    case Form::kBitTestMem: return insn.mnemonic != ZYDIS_MNEMONIC_BT;
+    case Form::kPush:
+    case Form::kMulAcc:
+    case Form::kMulAccMem:
+    case Form::kFlagOp:
+    case Form::kNop: return false;
+    default: return true;
+    }
+}
+
 StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
     StackUse u;
     u.esp_after = delta;
+    // Inside a run: inline forms other than jumps and LEAVE (a slow path
+    // there puts the run's base back before it resumes).
+    if (form == Form::kHelper || form == Form::kLeave || (sets_eip(form) && form != Form::kCall && form != Form::kRet))
+        return u;
     auto add = [&](int32_t lo, unsigned size, bool write) {
         if (!u.access) {
             u.lo = lo;
@@ -1942,24 +1986,36 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
         u.access = true;
         u.write |= write;
     };
-    // [ESP + disp] in SS, 32-bit addressing, the operand at that offset.
-    auto frame_operand = [&](const Operand& m, bool write) {
-        if (m.kind != OpKind::kMem || m.base != kRsp || m.index != kNoReg || m.seg != kSs || insn.addrsize != 4)
-            return false;
-        const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(m.disp))));
-        if (disp < -4096 || disp > 4096) return false;
-        add(delta + int32_t(disp), m.size, write);
-        return true;
-    };
     const Operand* op = insn.ops;
+    const bool writes_first = writes_first_operand(insn, form);
+    // ESP changes only by the stack forms and ADD/SUB ESP, imm.
+    for (unsigned k = 0; k < insn.num_ops; k++) {
+        if (!is_esp(op[k])) continue;
+        if (form == Form::kXchg || form == Form::kXchgMem || form == Form::kCmpxchgMem) return u;
+        if (k > 0 || !writes_first || form == Form::kPush) continue;
+        const bool add_sub = insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_SUB;
+        if (form != Form::kAlu || !add_sub || op[0].size != 4 || op[1].kind != OpKind::kImm) return u;
+        const int32_t imm = int32_t(uint32_t(op[1].imm));
+        if (imm < -4096 || imm > 4096) return u;
+        u.esp_after = insn.mnemonic == ZYDIS_MNEMONIC_ADD ? delta + imm : delta - imm;
+    }
+    // Its operands at [ESP + disp] (BT m's unit is found at run time:
+    // the ordinary way, as BlockEmitter::in_stack_run() decides too).
+    if (form != Form::kBitTestMem) {
+        for (unsigned k = 0; k < insn.num_ops; k++) {
+            if (!is_frame_operand(insn, op[k])) continue;
+            const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(op[k].disp))));
+            if (disp < -4096 || disp > 4096) continue;  // the ordinary way
+            const bool write = k == 0 && (writes_first || form == Form::kXchgMem || form == Form::kCmpxchgMem);
+            add(delta + int32_t(disp), op[k].size, write || (k == 1 && form == Form::kXchgMem));
+        }
+    }
     switch (form) {
     case Form::kPush:
-        if (op[0].kind == OpKind::kMem && !frame_operand(op[0], false)) return u;
         add(delta - 4, 4, true);
         u.esp_after = delta - 4;
         break;
     case Form::kPop:
-        if (is_esp(op[0])) return u;
         add(delta, 4, false);
         u.esp_after = delta + 4;
         break;
@@ -1971,39 +2027,7 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
         add(delta, 4, false);
         u.ends = true;
         break;
-    case Form::kLoad:
-    case Form::kExtendLoad:
-    case Form::kCmovLoad:
-    case Form::kAluLoad:
-        if (is_esp(op[0]) || !frame_operand(op[1], false)) return u;
-        break;
-    case Form::kStore:
-    case Form::kUnaryMem:
-        if (!frame_operand(op[0], true)) return u;
-        break;
-    case Form::kAluMem:
-        if (!frame_operand(op[0], insn.mnemonic != ZYDIS_MNEMONIC_CMP && insn.mnemonic != ZYDIS_MNEMONIC_TEST))
-            return u;
-        break;
-    case Form::kXchgMem: {
-        const bool mem_first = op[0].kind == OpKind::kMem;
-        if (is_esp(op[mem_first ? 1 : 0]) || !frame_operand(op[mem_first ? 0 : 1], true)) return u;
-        break;
-    }
-    default:
-        // Anything else in a run neither touches memory nor can fall back
-        // to a helper, and writes ESP only by ADD/SUB ESP, imm.
-        if (form == Form::kHelper || touches_memory(form) || has_slow_path(form) || sets_eip(form)) return u;
-        for (unsigned k = 1; k < insn.num_ops; k++)
-            if (is_esp(op[k]) && form == Form::kXchg) return u;
-        if (insn.num_ops > 0 && is_esp(op[0])) {
-            const bool add_sub = insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_SUB;
-            if (form != Form::kAlu || !add_sub || op[0].size != 4 || op[1].kind != OpKind::kImm) return u;
-            const int32_t imm = int32_t(uint32_t(op[1].imm));
-            if (imm < -4096 || imm > 4096) return u;
-            u.esp_after = insn.mnemonic == ZYDIS_MNEMONIC_ADD ? delta + imm : delta - imm;
-        }
-        break;
+    default: break;
     }
     u.ok = true;
     return u;

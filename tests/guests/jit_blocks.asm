@@ -445,6 +445,8 @@ pm_main:
   ; stack. ESP walks across the page boundary at STK_EDGE in steps of 4,
   ; so some frames straddle it (the run's ordinary copy), the others lie
   ; on one page; each position runs 4 times (translated from the third).
+  ; Between its frame accesses it reads other memory, once through a
+  ; helper step.
   ; The two pages are not adjacent in physical memory.
   mov dword [PT1 + 20], 0x306003       ; 0x405000 -> 0x306000
   mov dword [PT1 + 24], 0x305003       ; 0x406000 -> 0x305000
@@ -598,7 +600,7 @@ lock_ops:
   movzx edi, byte [SCRATCH]
   ret
 
-; Group 17: EAX = (argument + 3) * 2; EBX, ESI, EDI, EBP kept.
+; Group 17: EAX = (argument + 3) * 2; EBX, ESI, EDI, EBP kept; EDX lost.
 stack_frame:
   push ebp
   push ebx
@@ -606,7 +608,9 @@ stack_frame:
   push edi
   mov eax, [esp + 20]                   ; the argument
   sub esp, 8
+  mov edx, [0xa0000]                    ; not RAM: this one read is a helper step
   mov [esp], eax
+  mov edx, [SCRATCH]                    ; another page, between frame accesses
   mov dword [esp + 4], 3
   mov ecx, [esp]
   add ecx, [esp + 4]
