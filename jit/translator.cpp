@@ -536,6 +536,17 @@ bool is_frame_operand(const DecodedInsn& insn, const Operand& m) {
     return m.kind == OpKind::kMem && m.base == kRsp && m.index == kNoReg && m.seg == kSs && insn.addrsize == 4;
 }
 
+bool is_esp(const Operand& op) { return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRsp; }
+
+// ADD/SUB ESP, imm32 (within a page either way): the ESP changes a stack
+// run follows.
+bool is_esp_adjust(const DecodedInsn& insn, Form form) {
+    if (form != Form::kAlu || (insn.mnemonic != ZYDIS_MNEMONIC_ADD && insn.mnemonic != ZYDIS_MNEMONIC_SUB)) return false;
+    if (!is_esp(insn.ops[0]) || insn.ops[0].size != 4 || insn.ops[1].kind != OpKind::kImm) return false;
+    const int32_t imm = int32_t(uint32_t(insn.ops[1].imm));
+    return imm >= -4096 && imm <= 4096;
+}
+
 struct ExitTargets {
     unsigned retired = 0;
     std::optional<uint64_t> taken, not_taken;
@@ -553,6 +564,7 @@ public:
     // condition `cc` from the host's flags, and the branch after it tests
     // r8b instead of reloading the guest's flags.
     void fuse_next(unsigned cc) { fuse_cc_ = cc; }
+    bool failed() const { return emitter_failed_; }
 
     // A stack run (plan_stack_runs): one TLB check for the bytes
     // [ESP + lo, ESP + lo + len) that the run's instructions access,
@@ -575,12 +587,18 @@ public:
         mem_access(kSs, len, write, cold_runs_.back().entry);
         // (kept for a slow path inside the run, whose call clobbers kHost)
         a_.mov(stack_run_base(), kHost);
-        stack_run_ = StackRun{0, lo, lo + int32_t(len), write, true};
+        stack_run_ = StackRun{0, lo, lo + int32_t(len), write, true, 0};
         return true;
     }
-    // ESP before the next instruction of the run, relative to its start.
-    void set_stack_delta(int32_t delta) { stack_run_->esp_delta = delta; }
+    // ESP before the next instruction of the run, relative to its start,
+    // and whether that instruction reads ESP other than through the run
+    // (so ESP must be whole before it).
+    void set_stack_delta(int32_t delta, bool reads_esp) {
+        stack_run_->esp_delta = delta;
+        if (reads_esp) settle_esp();
+    }
     void end_stack_run() {
+        settle_esp();
         stack_run_.reset();
         host_disp_ = 0;
         a_.bind(cold_runs_.back().after);
@@ -731,11 +749,21 @@ public:
         if (stack_run_)
             cold_runs_.back().insns.push_back(
                 ColdInsn{&insn, form, store_flags, offset, inline_before, targets, fuse_cc_});
+        form_ = form;
         Label slow, resume;
+        const size_t slow_index = slow_paths_.size();
         if (has_slow_path(form)) {
             slow = a_.newLabel();
             resume = a_.newLabel();
-            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value()});
+            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value(),
+                                           stack_run_ ? stack_run_->esp_pending : 0, 0});
+        }
+        if (stack_run_ && !store_flags && !fuse_cc_ && is_esp_adjust(insn, form)) {
+            // ADD/SUB ESP, imm whose flags nobody reads: one more change
+            // pending (plan_stack_runs tracked it).
+            const int32_t imm = int32_t(uint32_t(op[1].imm));
+            stack_run_->esp_pending += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? imm : -imm;
+            return;
         }
         switch (form) {
         case Form::kNop: break;
@@ -818,7 +846,10 @@ public:
         case Form::kBitTestMem: emit_bit_test_mem(insn, store_flags, slow); break;
         case Form::kHelper: break;
         }
-        if (has_slow_path(form)) a_.bind(resume);
+        if (has_slow_path(form)) {
+            a_.bind(resume);
+            if (stack_run_) slow_paths_[slow_index].esp_after = stack_run_->esp_pending;
+        }
     }
 
     // A Jcc inside a superblock: taken, it leaves as a block-ending one
@@ -901,9 +932,11 @@ public:
         for (const SlowPath& p : slow_paths_) {
             if (!a_.code()->labelEntry(p.entry)->links()) continue;
             a_.bind(p.entry);
+            if (p.esp_before) add_to_esp(p.esp_before);
             store_rip(p.offset);
             call_step(*p.insn, true);
             a_.jz(exit_with(p.inline_before));
+            if (p.esp_after) add_to_esp(-p.esp_after);
             if (p.fused_cc) {
                 // The Jcc after it tests r8b: set it from the step's flags.
                 load_guest_flags();
@@ -946,16 +979,26 @@ private:
         unsigned inline_before;
         std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
         bool in_stack_run;                 // the run's host base goes back into kHost
+        // The run's ESP change pending when the instruction starts (made
+        // whole for the step) and where the fast path resumes (taken back
+        // from ESP after it).
+        int32_t esp_before, esp_after;
     };
     // An open stack run: ESP now and the bytes [lo, hi) it checked, all
     // relative to ESP at its start, and whether kHost holds the host
     // address of byte lo (else the frame slot does: another access used
     // kHost since).
+    // ESP itself moves late: pushes and pops add to `esp_pending`, and
+    // the register (and its CpuState slot) takes the sum where something
+    // reads it: an instruction that names ESP, a slow path (before its
+    // helper step; after it the register goes back to what the fast path
+    // has), a call or return, the run's end.
     struct StackRun {
         int32_t esp_delta;
         int32_t lo, hi;
         bool write;
         bool base_in_host;
+        int32_t esp_pending = 0;
     };
     // An access at ESP + `offset` (ESP as the open stack run has it now):
     // when it lies inside what the run checked (for a store, checked for
@@ -972,6 +1015,18 @@ private:
         }
         host_disp_ = int32_t(at - stack_run_->lo);
         return true;
+    }
+    // The open run's pending ESP change into ESP.
+    void settle_esp() {
+        if (!stack_run_ || stack_run_->esp_pending == 0) return;
+        add_to_esp(stack_run_->esp_pending);
+        stack_run_->esp_pending = 0;
+    }
+    // An access about to read ESP the ordinary way: with a change pending
+    // that plan_stack_runs() did not foresee, the translation fails (and
+    // the interpreter runs the block) rather than use a stale ESP.
+    void check_esp_settled(bool uses_esp) {
+        if (uses_esp && stack_run_ && stack_run_->esp_pending != 0) emitter_failed_ = true;
     }
     // What inline_insn() was given for an instruction of a stack run, to
     // emit it again in the run's ordinary copy.
@@ -1039,6 +1094,7 @@ private:
     // from CpuState); only the low 32 bits of the sum are kept, which is
     // the guest's wrap (16-bit addressing then drops bits 16-31).
     void effective_address(const DecodedInsn& insn, const Operand& m) {
+        check_esp_settled(m.base == kRsp || m.index == kRsp);
         const int32_t disp = int32_t(uint32_t(uint64_t(m.disp)));
         // A register's value as a 64-bit base or index (only its low 32
         // bits reach the result).
@@ -1498,6 +1554,7 @@ private:
     // (LEAVE pops from EBP: `stack_pointer`.)
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
         if (stack_pointer == kRsp && in_stack_run(push ? -4 : 0, 4, push)) return;
+        check_esp_settled(stack_pointer == kRsp);
         // (A flat SS, which the entry checked, is a 32-bit stack.)
         if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
             const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
@@ -1509,8 +1566,18 @@ private:
         mem_access(kSs, 4, push, slow);
     }
 
-    // ESP += delta, in its low 32 bits only (a 32-bit stack's mask).
+    // ESP += delta, in its low 32 bits only (a 32-bit stack's mask). In a
+    // stack run, later (StackRun::esp_pending), except for a CALL or RET,
+    // which leave the block.
     void adjust_esp(int32_t delta) {
+        if (stack_run_) {
+            stack_run_->esp_pending += delta;
+            if (form_ == Form::kCall || form_ == Form::kRet) settle_esp();
+            return;
+        }
+        add_to_esp(delta);
+    }
+    void add_to_esp(int32_t delta) {
         if (!cached(kRsp)) {
             a_.add(gpr_slot(kRsp, 4), Imm(delta));
             return;
@@ -1915,6 +1982,8 @@ private:
     std::vector<SlowPath> slow_paths_;
     std::vector<TlbRefill> refills_;
     std::optional<StackRun> stack_run_;
+    Form form_ = Form::kHelper;      // the instruction inline_insn() is emitting
+    bool emitter_failed_ = false;    // check_esp_settled() found ESP stale
     std::vector<ColdRun> cold_runs_;
     int32_t host_disp_ = 0;  // kHost + host_disp_: the access's host byte
 };
@@ -1945,10 +2014,10 @@ struct StackUse {
     int32_t lo = 0, hi = 0;  // those bytes, relative to the run's ESP
     bool write = false;
     int32_t esp_after = 0;
-    bool ends = false;  // it leaves the block: the run ends with it
+    bool ends = false;       // it leaves the block: the run ends with it
+    bool reads_esp = false;  // it reads ESP other than through the run
 };
 
-bool is_esp(const Operand& op) { return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRsp; }
 
 // Whether the form writes its first operand (the rest are read; XCHG and
 // CMPXCHG are checked apart).
@@ -1991,24 +2060,28 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
     // ESP changes only by the stack forms and ADD/SUB ESP, imm.
     for (unsigned k = 0; k < insn.num_ops; k++) {
         if (!is_esp(op[k])) continue;
+        u.reads_esp = true;
         if (form == Form::kXchg || form == Form::kXchgMem || form == Form::kCmpxchgMem) return u;
         if (k > 0 || !writes_first || form == Form::kPush) continue;
-        const bool add_sub = insn.mnemonic == ZYDIS_MNEMONIC_ADD || insn.mnemonic == ZYDIS_MNEMONIC_SUB;
-        if (form != Form::kAlu || !add_sub || op[0].size != 4 || op[1].kind != OpKind::kImm) return u;
+        if (!is_esp_adjust(insn, form)) return u;
         const int32_t imm = int32_t(uint32_t(op[1].imm));
-        if (imm < -4096 || imm > 4096) return u;
         u.esp_after = insn.mnemonic == ZYDIS_MNEMONIC_ADD ? delta + imm : delta - imm;
     }
     // Its operands at [ESP + disp] (BT m's unit is found at run time:
     // the ordinary way, as BlockEmitter::in_stack_run() decides too).
-    if (form != Form::kBitTestMem) {
-        for (unsigned k = 0; k < insn.num_ops; k++) {
-            if (!is_frame_operand(insn, op[k])) continue;
-            const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(op[k].disp))));
-            if (disp < -4096 || disp > 4096) continue;  // the ordinary way
-            const bool write = k == 0 && (writes_first || form == Form::kXchgMem || form == Form::kCmpxchgMem);
-            add(delta + int32_t(disp), op[k].size, write || (k == 1 && form == Form::kXchgMem));
+    // Any other memory operand that uses ESP reads it, and so does LEA's,
+    // which is no access.
+    for (unsigned k = 0; k < insn.num_ops; k++) {
+        if (op[k].kind != OpKind::kMem) continue;
+        const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(op[k].disp))));
+        const bool in_run = touches_memory(form) && form != Form::kBitTestMem && is_frame_operand(insn, op[k]) &&
+                            disp >= -4096 && disp <= 4096;
+        if (!in_run) {
+            if (op[k].base == kRsp || op[k].index == kRsp) u.reads_esp = true;
+            continue;
         }
+        const bool write = k == 0 && (writes_first || form == Form::kXchgMem || form == Form::kCmpxchgMem);
+        add(delta + int32_t(disp), op[k].size, write || (k == 1 && form == Form::kXchgMem));
     }
     switch (form) {
     case Form::kPush:
@@ -2033,10 +2106,11 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
     return u;
 }
 
-// The block's stack runs, and ESP before each instruction of one relative
-// to the run's start (`delta`).
+// The block's stack runs, ESP before each instruction of one relative to
+// the run's start (`delta`), and which of those read ESP otherwise.
 std::vector<StackRunPlan> plan_stack_runs(const std::vector<const DecodedInsn*>& list, const std::vector<Form>& forms,
-                                          const std::vector<bool>& side_exit, std::vector<int32_t>& delta) {
+                                          const std::vector<bool>& side_exit, std::vector<int32_t>& delta,
+                                          std::vector<bool>& reads_esp) {
     std::vector<StackRunPlan> runs;
     std::optional<StackRunPlan> cur;
     int32_t esp = 0;
@@ -2064,6 +2138,7 @@ std::vector<StackRunPlan> plan_stack_runs(const std::vector<const DecodedInsn*>&
             esp = 0;
         }
         delta[i] = esp;
+        reads_esp[i] = u.reads_esp;
         if (u.access) {
             cur->lo = std::min(cur->lo, u.lo);
             cur->hi = std::max(cur->hi, u.hi);
@@ -2262,8 +2337,10 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     };
     // (Runs only in 32-bit code: a 16-bit CALL/RET is the helper's.)
     std::vector<int32_t> run_delta(n, 0);
-    const std::vector<StackRunPlan> runs =
-        ip_mask == 0xffffffffull ? plan_stack_runs(list, forms, side_exit, run_delta) : std::vector<StackRunPlan>{};
+    std::vector<bool> run_reads_esp(n, false);
+    const std::vector<StackRunPlan> runs = ip_mask == 0xffffffffull
+                                               ? plan_stack_runs(list, forms, side_exit, run_delta, run_reads_esp)
+                                               : std::vector<StackRunPlan>{};
     size_t next_run = 0;
     bool in_run = false;
     uint32_t offset = 0;
@@ -2274,7 +2351,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         if (next_run < runs.size() && runs[next_run].first == i)
             in_run = e.begin_stack_run(runs[next_run].lo, uint32_t(runs[next_run].hi - runs[next_run].lo),
                                        runs[next_run].write);
-        if (in_run) e.set_stack_delta(run_delta[i]);
+        // (ADD/SUB ESP, imm with dead flags leave ESP to the run.)
+        if (in_run)
+            e.set_stack_delta(run_delta[i], run_reads_esp[i] && !(is_esp_adjust(insn, forms[i]) && !store_flags[i]));
         // A flag writer right before a Jcc that tests only flags it writes:
         // the branch decides on the host's flags (a memory form's slow
         // path sets the same byte from the step's flags).
@@ -2368,6 +2447,10 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     out.inline_insns = inline_count;
     if (errors.failed) {
         out.error = errors.text;
+        return out;
+    }
+    if (e.failed()) {
+        out.error = "a stack run read ESP that it had not settled";
         return out;
     }
     void* fn = nullptr;

@@ -470,6 +470,9 @@ pm_main:
   ASSERT32 edi, 0xd1d1
   ASSERT32 dword [esi - 12], 0x5eb9     ; the saved EBP's slot
   ASSERT32 dword [esi - 24], 0xd1d1     ; the saved EDI's slot
+  call lea_after_pushes                 ; LEA reads ESP after two pushes
+  lea edx, [esi - 4]
+  ASSERT32 eax, edx
   dec ebx
   jnz .g17_again
   add esi, 4
@@ -496,6 +499,27 @@ pm_main:
   inc ebx
   cmp ebx, 5
   jb .g17_fault
+  ; The same with the frame on one page and the fault in a read through
+  ; another register: the pushes before it are in memory and in ESP.
+  xor ebx, ebx
+.g17_other:
+  mov esp, 0x403f00
+  mov ecx, 0xbeef
+  mov edx, 0x404010
+  EXPECT_EXC 14, .r17_other
+  call push_then_fault
+.r17_other:
+  CHECK_EXC 14, 0, push_then_fault.read, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, 0x404010
+  mov eax, esp
+  ASSERT32 eax, 0x403ef4                ; return address and two pushes
+  ASSERT32 dword [0x403ef8], 0xbeef
+  ASSERT32 dword [0x403ef4], 2
+  mov esp, [STK_SAVED]
+  inc ebx
+  cmp ebx, 5
+  jb .g17_other
   mov esp, [STK_SAVED]
   PASS
 .bad11:
@@ -606,15 +630,16 @@ stack_frame:
   push ebx
   push esi
   push edi
+  mov edx, [0xa0000]                    ; not RAM: this one read is a helper step
   mov eax, [esp + 20]                   ; the argument
   sub esp, 8
-  mov edx, [0xa0000]                    ; not RAM: this one read is a helper step
   mov [esp], eax
   mov edx, [SCRATCH]                    ; another page, between frame accesses
   mov dword [esp + 4], 3
   mov ecx, [esp]
   add ecx, [esp + 4]
   add esp, 8
+  xor edx, edx                          ; (the ADD's flags are dead)
   pop edi
   pop esi
   pop ebx
@@ -629,6 +654,25 @@ push_then_read:
   push dword 1
 .read:
   mov eax, [esp + 0x14]
+  pop edx
+  pop edx
+  ret
+
+; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
+lea_after_pushes:
+  push ebx
+  push ecx
+  lea eax, [esp + 8]
+  pop ecx
+  pop ebx
+  ret
+
+; Group 17: two pushes, then a read through EDX.
+push_then_fault:
+  push ecx
+  push dword 2
+.read:
+  mov eax, [edx]
   pop edx
   pop edx
   ret
