@@ -38,6 +38,30 @@ PT1     equ 0x202000
 %%chosen:
 %endmacro
 
+; FAULT_AFTER_PUSHES function, ESP, CR2, EDX (group 17), 5 times: the
+; function pushes ECX and 1, then faults at its label .read with CR2.
+%macro FAULT_AFTER_PUSHES 4
+  xor ebx, ebx
+%%again:
+  mov esp, %2
+  mov ecx, 0xc0ffee
+  mov edx, %4
+  EXPECT_EXC 14, %%caught
+  call %1
+%%caught:
+  CHECK_EXC 14, 0, %1.read, SEL_CODE32
+  mov eax, cr2
+  ASSERT32 eax, %3
+  mov eax, esp
+  ASSERT32 eax, %2 - 12                 ; return address and two pushes
+  ASSERT32 dword [%2 - 8], 0xc0ffee     ; the pushes were stored
+  ASSERT32 dword [%2 - 12], 1
+  mov esp, [STK_SAVED]
+  inc ebx
+  cmp ebx, 5
+  jb %%again
+%endmacro
+
 CODE16
 start:
   PRINT "jit_blocks: self-modifying code, aliases, precise faults", 10
@@ -481,45 +505,10 @@ pm_main:
   ; A run whose [ESP + disp] read reaches a page that is not present:
   ; the #PF is the read's, after the two pushes before it.
   mov dword [PT1 + 12], 0x304003       ; 0x403000 -> 0x304000; 0x404000 absent
-  xor ebx, ebx
-.g17_fault:
-  mov esp, 0x403ff8
-  mov ecx, 0xc0ffee
-  EXPECT_EXC 14, .r17
-  call push_then_read
-.r17:
-  CHECK_EXC 14, 0, push_then_read.read, SEL_CODE32
-  mov eax, cr2
-  ASSERT32 eax, 0x404000
-  mov eax, esp
-  ASSERT32 eax, 0x403fec                ; return address and two pushes
-  ASSERT32 dword [0x403ff0], 0xc0ffee   ; the pushes were stored
-  ASSERT32 dword [0x403fec], 1
-  mov esp, [STK_SAVED]
-  inc ebx
-  cmp ebx, 5
-  jb .g17_fault
+  FAULT_AFTER_PUSHES push_then_read, 0x403ff8, 0x404000, 0
   ; The same with the frame on one page and the fault in a read through
   ; another register: the pushes before it are in memory and in ESP.
-  xor ebx, ebx
-.g17_other:
-  mov esp, 0x403f00
-  mov ecx, 0xbeef
-  mov edx, 0x404010
-  EXPECT_EXC 14, .r17_other
-  call push_then_fault
-.r17_other:
-  CHECK_EXC 14, 0, push_then_fault.read, SEL_CODE32
-  mov eax, cr2
-  ASSERT32 eax, 0x404010
-  mov eax, esp
-  ASSERT32 eax, 0x403ef4                ; return address and two pushes
-  ASSERT32 dword [0x403ef8], 0xbeef
-  ASSERT32 dword [0x403ef4], 2
-  mov esp, [STK_SAVED]
-  inc ebx
-  cmp ebx, 5
-  jb .g17_other
+  FAULT_AFTER_PUSHES push_then_fault, 0x403f00, 0x404010, 0x404010
   mov esp, [STK_SAVED]
   PASS
 .bad11:
@@ -670,7 +659,7 @@ lea_after_pushes:
 ; Group 17: two pushes, then a read through EDX.
 push_then_fault:
   push ecx
-  push dword 2
+  push dword 1
 .read:
   mov eax, [edx]
   pop edx
