@@ -39,7 +39,8 @@ PT1     equ 0x202000
 %endmacro
 
 ; FAULT_AFTER_PUSHES function, ESP, CR2, EDX (group 17), 5 times: the
-; function pushes ECX and 1, then faults at its label .read with CR2.
+; function pushes ECX and 1, then faults at its label .read with CR2;
+; its CMP in between set ZF, which the exception must see.
 %macro FAULT_AFTER_PUSHES 4
   xor ebx, ebx
 %%again:
@@ -47,9 +48,13 @@ PT1     equ 0x202000
   mov ecx, 0xc0ffee
   mov edx, %4
   EXPECT_EXC 14, %%caught
+  or ecx, ecx                           ; ZF = 0
   call %1
 %%caught:
   CHECK_EXC 14, 0, %1.read, SEL_CODE32
+  mov eax, [caught_eflags]
+  and eax, FL_ZF
+  ASSERT32 eax, FL_ZF
   mov eax, cr2
   ASSERT32 eax, %3
   mov eax, esp
@@ -640,11 +645,13 @@ stack_frame:
 ; is at ESP + 8).
 push_then_read:
   push ecx
+  cmp ecx, 0xc0ffee                     ; ZF = 1 (xor overwrites it before the return)
   push dword 1
 .read:
   mov eax, [esp + 0x14]
   pop edx
   pop edx
+  xor edx, edx
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
@@ -659,11 +666,13 @@ lea_after_pushes:
 ; Group 17: two pushes, then a read through EDX.
 push_then_fault:
   push ecx
+  cmp ecx, 0xc0ffee                     ; ZF = 1 (xor overwrites it before the return)
   push dword 1
 .read:
   mov eax, [edx]
   pop edx
   pop edx
+  xor edx, edx
   ret
 
 ; Copied to SMC_AT: stores CL at EDI, which may be the immediate of the MOV
