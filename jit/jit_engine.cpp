@@ -271,7 +271,7 @@ std::string JitEngine::report() const {
              "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks), jump cache hits %" PRIu64
              " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n"
-             "inline accesses' TLB refills %" PRIu64 " (%" PRIu64 " sent on to a helper step), second-way TLB hits %" PRIu64 "\n",
+             "inline accesses' TLB refills %" PRIu64 " (%" PRIu64 " declined: the access's helper step, or a stack run's ordinary copy), second-way TLB hits %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.superblocks, stats_.superblock_parts, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,

@@ -74,8 +74,10 @@ using BlockFn = uint32_t (*)(Cpu* cpu, void* state);
 // Bumped by generated code and helpers; owned by the engine.
 struct RuntimeCounters {
     uint64_t helper_insns = 0;  // guest instructions run through jit_step()
-    // Inline accesses that missed the TLB's first way and asked for a
-    // refill, and those the refill sent on to jit_step().
+    // Inline accesses (and stack runs' checks) that missed the TLB's
+    // first way and asked for a refill, and those the refill declined:
+    // on to jit_step() (a run: to its ordinary copy; a run's stretch that
+    // crosses a page is always declined).
     uint64_t tlb_refills = 0, tlb_refills_declined = 0;
     // The same by mnemonic (ZydisMnemonic), for `info jit`.
     std::array<uint64_t, ZYDIS_MNEMONIC_MAX_VALUE + 1> helper_by_mnemonic{};
