@@ -1205,12 +1205,13 @@ private:
             a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
             a_.jnz(paged);
         }
+        const bool linear_is_phys = assumed && !assumed_.paging;
         if (!(assumed && assumed_.paging)) {
             a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(ram_.a20_mask)));
             a_.and_(x86::edx, x86::dword_ptr(x86::rax));
             a_.mov(x86::eax, x86::edx);
             a_.shr(x86::eax, Imm(kPageShift));
-            a_.jmp(have_page);
+            if (!linear_is_phys) a_.jmp(have_page);
         }
         // TLB: the tag for this access kind and privilege equals the VPN.
         a_.bind(paged);
@@ -1238,6 +1239,11 @@ private:
         a_.test(x86::byte_ptr(kPageFlags, x86::rax), Imm(refuse));
         a_.jnz(slow);
         if (write) a_.or_(x86::byte_ptr(kPageFlags, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
+        if (linear_is_phys && !(write && journal_stores_)) {
+            // (edx is the physical address itself, zero-extended.)
+            a_.lea(kHost, x86::ptr(kRamBase, x86::rdx));
+            return;
+        }
         a_.shl(x86::rax, Imm(kPageShift));
         a_.and_(x86::edx, Imm(kPageSize - 1));
         a_.or_(x86::rax, x86::rdx);
