@@ -530,10 +530,10 @@ public:
 // Where a branch at the end of a block goes, when that is a block of the
 // same physical page (chainable), and how many inline instructions the
 // block has retired by then.
-// [ESP + disp] in SS with 32-bit addressing: an operand a stack run may
-// reach from its base (plan_stack_runs, BlockEmitter::in_stack_run).
-bool is_frame_operand(const DecodedInsn& insn, const Operand& m) {
-    return m.kind == OpKind::kMem && m.base == kRsp && m.index == kNoReg && m.seg == kSs && insn.addrsize == 4;
+// [base + disp] in SS with 32-bit addressing, base the run's (ESP or EBP):
+// an operand a stack run may reach (plan_stack_runs, BlockEmitter::in_stack_run).
+bool is_frame_operand(const DecodedInsn& insn, const Operand& m, unsigned base) {
+    return m.kind == OpKind::kMem && m.base == base && m.index == kNoReg && m.seg == kSs && insn.addrsize == 4;
 }
 
 bool is_esp(const Operand& op) { return op.kind == OpKind::kReg && op.reg_class == RegClass::kGpr && op.reg == kRsp; }
@@ -567,27 +567,28 @@ public:
     bool failed() const { return emitter_failed_; }
 
     // A stack run (plan_stack_runs): one TLB check for the bytes
-    // [ESP + lo, ESP + lo + len) that the run's instructions access,
+    // [base + lo, base + lo + len) that the run's instructions access
+    // (base ESP, or EBP for a frame reached through it),
     // then each of those accesses is the host base plus a constant.
     // When the check fails, a copy of the run emitted the ordinary way
     // runs instead (out of line), so a frame that straddles a page or a
     // TLB miss costs one check more, never a helper per instruction.
     // Returns false, and emits nothing, where the block's assumptions do
     // not cover it: the run is then emitted the ordinary way.
-    bool begin_stack_run(int32_t lo, uint32_t len, bool write) {
+    bool begin_stack_run(unsigned base, int32_t lo, uint32_t len, bool write) {
         if (!assumptions_hold_ || !assumed_.paging || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_)
             return false;
         a_.comment("stack run: one check for the accesses below");
         cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}});
-        if (cached(kRsp)) a_.lea(x86::edx, x86::ptr(host_reg(kRsp), lo));
+        if (cached(base)) a_.lea(x86::edx, x86::ptr(host_reg(base), lo));
         else {
-            a_.mov(x86::edx, gpr_slot(kRsp, 4));
+            a_.mov(x86::edx, gpr_slot(base, 4));
             a_.add(x86::edx, Imm(lo));
         }
         mem_access(kSs, len, write, cold_runs_.back().entry);
         // (kept for a slow path inside the run, whose call clobbers kHost)
         a_.mov(stack_run_base(), kHost);
-        stack_run_ = StackRun{0, lo, lo + int32_t(len), write, true, 0};
+        stack_run_ = StackRun{base, 0, lo, lo + int32_t(len), write, true, 0};
         return true;
     }
     // ESP before the next instruction of the run, relative to its start,
@@ -758,7 +759,7 @@ public:
             slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value(),
                                            stack_run_ ? stack_run_->esp_pending : 0, 0});
         }
-        if (stack_run_ && !store_flags && !fuse_cc_ && is_esp_adjust(insn, form)) {
+        if (stack_run_ && stack_run_->base == kRsp && !store_flags && !fuse_cc_ && is_esp_adjust(insn, form)) {
             // ADD/SUB ESP, imm whose flags nobody reads: one more change
             // pending (plan_stack_runs tracked it).
             const int32_t imm = int32_t(uint32_t(op[1].imm));
@@ -994,6 +995,7 @@ private:
     // helper step; after it the register goes back to what the fast path
     // has), a call or return, the run's end.
     struct StackRun {
+        unsigned base;  // kRsp or kRbp (whose runs keep no ESP pending)
         int32_t esp_delta;
         int32_t lo, hi;
         bool write;
@@ -1126,7 +1128,9 @@ private:
     // address is in kHost and, for a store, the page is marked dirty. The one
     // place that decides between the fast and the slow path.
     void mem_address(const DecodedInsn& insn, const Operand& m, bool write, const Label& slow) {
-        if (is_frame_operand(insn, m) && in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write)) return;
+        if (stack_run_ && is_frame_operand(insn, m, stack_run_->base) &&
+            in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write))
+            return;
         effective_address(insn, m);
         mem_access(m.seg, m.size, write, slow);
     }
@@ -1559,7 +1563,8 @@ private:
     // (SS.B); else, and whenever the fast path does not apply, `slow`.
     // (LEAVE pops from EBP: `stack_pointer`.)
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
-        if (stack_pointer == kRsp && in_stack_run(push ? -4 : 0, 4, push)) return;
+        if (stack_pointer == kRsp && stack_run_ && stack_run_->base == kRsp && in_stack_run(push ? -4 : 0, 4, push))
+            return;
         check_esp_settled(stack_pointer == kRsp);
         // (A flat SS, which the entry checked, is a 32-bit stack.)
         if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
@@ -1576,7 +1581,7 @@ private:
     // stack run, later (StackRun::esp_pending), except for a CALL or RET,
     // which leave the block.
     void adjust_esp(int32_t delta) {
-        if (stack_run_) {
+        if (stack_run_ && stack_run_->base == kRsp) {
             stack_run_->esp_pending += delta;
             if (form_ == Form::kCall || form_ == Form::kRet) settle_esp();
             return;
@@ -2004,7 +2009,8 @@ private:
 // whole stretch of stack they touch once (BlockEmitter::begin_stack_run).
 struct StackRunPlan {
     size_t first = 0, last = 0;  // the run's first and last accessing instructions
-    int32_t lo = 0, hi = 0;      // bytes [ESP + lo, ESP + hi) at the first
+    unsigned base = kRsp;        // ESP, or EBP (a frame pointer's frame)
+    int32_t lo = 0, hi = 0;      // bytes [base + lo, base + hi) at the first
     bool write = false;
     unsigned accesses = 0;
 };
@@ -2044,7 +2050,7 @@ bool writes_first_operand(const DecodedInsn& insn, Form form) {
     }
 }
 
-StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
+StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta, unsigned base) {
     StackUse u;
     u.esp_after = delta;
     // Inside a run: inline forms other than jumps and LEAVE (a slow path
@@ -2063,8 +2069,16 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
     };
     const Operand* op = insn.ops;
     const bool writes_first = writes_first_operand(insn, form);
+    const bool esp_run = base == kRsp;
+    // EBP does not change in an EBP run.
+    for (unsigned k = 0; !esp_run && k < insn.num_ops; k++) {
+        const bool ebp = op[k].kind == OpKind::kReg && op[k].reg_class == RegClass::kGpr && op[k].reg == kRbp;
+        if (ebp && ((k == 0 && writes_first) || form == Form::kXchg || form == Form::kXchgMem ||
+                    form == Form::kCmpxchgMem))
+            return u;
+    }
     // ESP changes only by the stack forms and ADD/SUB ESP, imm.
-    for (unsigned k = 0; k < insn.num_ops; k++) {
+    for (unsigned k = 0; esp_run && k < insn.num_ops; k++) {
         if (!is_esp(op[k])) continue;
         u.reads_esp = true;
         if (form == Form::kXchg || form == Form::kXchgMem || form == Form::kCmpxchgMem) return u;
@@ -2080,14 +2094,20 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta) {
     for (unsigned k = 0; k < insn.num_ops; k++) {
         if (op[k].kind != OpKind::kMem) continue;
         const int64_t disp = int64_t(int32_t(uint32_t(uint64_t(op[k].disp))));
-        const bool in_run = touches_memory(form) && form != Form::kBitTestMem && is_frame_operand(insn, op[k]) &&
+        const bool in_run = touches_memory(form) && form != Form::kBitTestMem && is_frame_operand(insn, op[k], base) &&
                             disp >= -4096 && disp <= 4096;
         if (!in_run) {
-            if (op[k].base == kRsp || op[k].index == kRsp) u.reads_esp = true;
+            if (esp_run && (op[k].base == kRsp || op[k].index == kRsp)) u.reads_esp = true;
             continue;
         }
         const bool write = k == 0 && (writes_first || form == Form::kXchgMem || form == Form::kCmpxchgMem);
         add(delta + int32_t(disp), op[k].size, write || (k == 1 && form == Form::kXchgMem));
+    }
+    // (The stack's own accesses are an EBP run's ordinary ones.)
+    if (!esp_run) {
+        u.ends = form == Form::kCall || form == Form::kRet;
+        u.ok = true;
+        return u;
     }
     switch (form) {
     case Form::kPush:
@@ -2129,18 +2149,30 @@ std::vector<StackRunPlan> plan_stack_runs(const std::vector<const DecodedInsn*>&
             close();
             continue;
         }
-        StackUse u = stack_use(*list[i], forms[i], cur ? esp : 0);
+        // A new run is an ESP run where the instruction reaches the stack
+        // through ESP, else an EBP run where it does through EBP.
+        unsigned base = kRsp;
+        auto first_use = [&] {
+            StackUse v = stack_use(*list[i], forms[i], 0, kRsp);
+            base = kRsp;
+            if (v.ok && v.access) return v;
+            StackUse w = stack_use(*list[i], forms[i], 0, kRbp);
+            if (w.ok && w.access) base = kRbp;
+            return base == kRbp ? w : v;
+        };
+        StackUse u = cur ? stack_use(*list[i], forms[i], esp, cur->base) : first_use();
         if (!u.ok) {
             close();
-            continue;
+            u = first_use();
+            if (!u.ok) continue;
         }
         if (cur && u.access && (std::max(cur->hi, u.hi) - std::min(cur->lo, u.lo) > kMaxStackRunBytes)) {
             close();
-            u = stack_use(*list[i], forms[i], 0);
+            u = first_use();
         }
         if (!cur) {
             if (!u.access) continue;  // a run starts with an access
-            cur = StackRunPlan{i, i, u.lo, u.hi, false, 0};
+            cur = StackRunPlan{i, i, base, u.lo, u.hi, false, 0};
             esp = 0;
         }
         delta[i] = esp;
@@ -2355,8 +2387,8 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     for (size_t i = 0; i < n; i++) {
         const DecodedInsn& insn = *list[i];
         if (next_run < runs.size() && runs[next_run].first == i)
-            in_run = e.begin_stack_run(runs[next_run].lo, uint32_t(runs[next_run].hi - runs[next_run].lo),
-                                       runs[next_run].write);
+            in_run = e.begin_stack_run(runs[next_run].base, runs[next_run].lo,
+                                       uint32_t(runs[next_run].hi - runs[next_run].lo), runs[next_run].write);
         // (ADD/SUB ESP, imm with dead flags leave ESP to the run.)
         if (in_run)
             e.set_stack_delta(run_delta[i], run_reads_esp[i] && !(is_esp_adjust(insn, forms[i]) && !store_flags[i]));

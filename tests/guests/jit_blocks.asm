@@ -475,7 +475,7 @@ pm_main:
   ; so some frames straddle it (the run's ordinary copy), the others lie
   ; on one page; each position runs 4 times (translated from the third).
   ; Between its frame accesses it reads other memory, once through a
-  ; helper step.
+  ; helper step. ebp_frame does the like through EBP.
   ; The two pages are not adjacent in physical memory.
   mov dword [PT1 + 20], 0x306003       ; 0x405000 -> 0x306000
   mov dword [PT1 + 24], 0x305003       ; 0x406000 -> 0x305000
@@ -502,6 +502,13 @@ pm_main:
   call lea_after_pushes                 ; LEA reads ESP after two pushes
   lea edx, [esi - 4]
   ASSERT32 eax, edx
+  push esi                              ; the argument
+  call ebp_frame                        ; a frame reached through EBP
+  add esp, 4
+  lea edx, [esi*2 + 1]
+  ASSERT32 eax, edx
+  mov ecx, esp
+  ASSERT32 ecx, esi
   dec ebx
   jnz .g17_again
   add esi, 4
@@ -652,6 +659,26 @@ push_then_read:
   pop edx
   pop edx
   xor edx, edx
+  ret
+
+; Group 17: EAX = argument * 2 + 1, through an EBP frame (the block after
+; the call reaches it only through EBP); EBX kept.
+ebp_frame:
+  push ebp
+  mov ebp, esp
+  sub esp, 8
+  call .nothing
+  mov eax, [ebp + 8]                    ; the argument
+  mov [ebp - 4], eax
+  mov edx, [0xa0000]                    ; a helper step between frame accesses
+  mov ecx, [ebp - 4]
+  add ecx, [ebp + 8]
+  inc ecx
+  mov [ebp - 8], ecx
+  mov eax, [ebp - 8]
+  leave
+  ret
+.nothing:
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
