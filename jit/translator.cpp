@@ -527,9 +527,6 @@ public:
     std::string text;
 };
 
-// Where a branch at the end of a block goes, when that is a block of the
-// same physical page (chainable), and how many inline instructions the
-// block has retired by then.
 // [base + disp] in SS with 32-bit addressing, base the run's (ESP or EBP):
 // an operand a stack run may reach (plan_stack_runs, BlockEmitter::in_stack_run).
 bool is_frame_operand(const DecodedInsn& insn, const Operand& m, unsigned base) {
@@ -547,6 +544,16 @@ bool is_esp_adjust(const DecodedInsn& insn, Form form) {
     return imm >= -4096 && imm <= 4096;
 }
 
+// ADD/SUB ESP, imm that a stack run leaves to its pending ESP change: its
+// flags are dead. (A flag writer fused with the Jcc after it never is:
+// that Jcc reads them.)
+bool defers_esp_adjust(const DecodedInsn& insn, Form form, bool store_flags) {
+    return !store_flags && is_esp_adjust(insn, form);
+}
+
+// Where a branch at the end of a block goes, when that is a block of the
+// same physical page (chainable), and how many inline instructions the
+// block has retired by then.
 struct ExitTargets {
     unsigned retired = 0;
     std::optional<uint64_t> taken, not_taken;
@@ -759,9 +766,8 @@ public:
             slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value(),
                                            stack_run_ ? stack_run_->esp_pending : 0, 0});
         }
-        if (stack_run_ && stack_run_->base == kRsp && !store_flags && !fuse_cc_ && is_esp_adjust(insn, form)) {
-            // ADD/SUB ESP, imm whose flags nobody reads: one more change
-            // pending (plan_stack_runs tracked it).
+        if (stack_run_ && stack_run_->base == kRsp && defers_esp_adjust(insn, form, store_flags)) {
+            // One more change pending (plan_stack_runs tracked it).
             const int32_t imm = int32_t(uint32_t(op[1].imm));
             stack_run_->esp_pending += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? imm : -imm;
             return;
@@ -986,7 +992,8 @@ private:
         int32_t esp_before, esp_after;
     };
     // An open stack run: ESP now and the bytes [lo, hi) it checked, all
-    // relative to ESP at its start, and whether kHost holds the host
+    // relative to its base register at its start (EBP does not move in
+    // an EBP run: esp_delta stays 0), and whether kHost holds the host
     // address of byte lo (else the frame slot does: another access used
     // kHost since).
     // ESP itself moves late: pushes and pops add to `esp_pending`, and
@@ -1002,7 +1009,7 @@ private:
         bool base_in_host;
         int32_t esp_pending = 0;
     };
-    // An access at ESP + `offset` (ESP as the open stack run has it now):
+    // An access at base + `offset` (the base as the open run has it now):
     // when it lies inside what the run checked (for a store, checked for
     // stores), its host operand is the run's base plus a constant; else
     // false, and the access takes the ordinary way. (So the emitter stays
@@ -2002,11 +2009,13 @@ private:
 }  // namespace
 
 // Stack runs: x86-32 code reaches its frame through ESP (pushes and pops,
-// arguments and locals at [ESP + disp]), and between two changes of ESP by
-// other means every such address is ESP at some start plus a constant. A
-// run is a stretch of a block's inline instructions whose memory accesses
-// are all of that kind, with at least two of them: the block checks the
-// whole stretch of stack they touch once (BlockEmitter::begin_stack_run).
+// arguments and locals at [ESP + disp]) or through a frame pointer
+// ([EBP + disp]), and between two changes of that register by other means
+// every such address is its value at some start plus a constant. A run is
+// a stretch of a block's inline instructions with at least two such
+// accesses through one base (other instructions, other accesses included,
+// may lie between them): the block checks the whole stretch of stack they
+// touch once (BlockEmitter::begin_stack_run).
 struct StackRunPlan {
     size_t first = 0, last = 0;  // the run's first and last accessing instructions
     unsigned base = kRsp;        // ESP, or EBP (a frame pointer's frame)
@@ -2018,18 +2027,17 @@ struct StackRunPlan {
 // ordinary copy.
 constexpr int32_t kMaxStackRunBytes = 256;
 
-// What one instruction does in a run, ESP then being `delta` from the
-// run's start: `ok` false when it cannot be in one.
+// What one instruction does in a run through `base`, ESP then being `delta`
+// from the run's start (0 in an EBP run): `ok` false when it cannot be in one.
 struct StackUse {
     bool ok = false;
     bool access = false;     // it accesses the frame (is_frame_operand, the stack)
-    int32_t lo = 0, hi = 0;  // those bytes, relative to the run's ESP
+    int32_t lo = 0, hi = 0;  // those bytes, relative to the run's base at its start
     bool write = false;
     int32_t esp_after = 0;
     bool ends = false;       // it leaves the block: the run ends with it
     bool reads_esp = false;  // it reads ESP other than through the run
 };
-
 
 // Whether the form writes its first operand (the rest are read; XCHG and
 // CMPXCHG are checked apart).
@@ -2087,7 +2095,7 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta, unsigned b
         const int32_t imm = int32_t(uint32_t(op[1].imm));
         u.esp_after = insn.mnemonic == ZYDIS_MNEMONIC_ADD ? delta + imm : delta - imm;
     }
-    // Its operands at [ESP + disp] (BT m's unit is found at run time:
+    // Its operands at [base + disp] (BT m's unit is found at run time:
     // the ordinary way, as BlockEmitter::in_stack_run() decides too).
     // Any other memory operand that uses ESP reads it, and so does LEA's,
     // which is no access.
@@ -2389,9 +2397,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         if (next_run < runs.size() && runs[next_run].first == i)
             in_run = e.begin_stack_run(runs[next_run].base, runs[next_run].lo,
                                        uint32_t(runs[next_run].hi - runs[next_run].lo), runs[next_run].write);
-        // (ADD/SUB ESP, imm with dead flags leave ESP to the run.)
+        // (An ADD/SUB ESP the run defers does not read ESP.)
         if (in_run)
-            e.set_stack_delta(run_delta[i], run_reads_esp[i] && !(is_esp_adjust(insn, forms[i]) && !store_flags[i]));
+            e.set_stack_delta(run_delta[i], run_reads_esp[i] && !defers_esp_adjust(insn, forms[i], store_flags[i]));
         // A flag writer right before a Jcc that tests only flags it writes:
         // the branch decides on the host's flags (a memory form's slow
         // path sets the same byte from the step's flags).

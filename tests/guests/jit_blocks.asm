@@ -507,6 +507,7 @@ pm_main:
   add esp, 4
   lea edx, [esi*2 + 1]
   ASSERT32 eax, edx
+  ASSERT32 ebp, 0x5eb9                  ; back from the frame by LEAVE
   mov ecx, esp
   ASSERT32 ecx, esi
   dec ebx
