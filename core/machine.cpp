@@ -252,18 +252,23 @@ void Machine::load_device_state(const std::vector<uint8_t>& data) {
     cpu_->flush_decoded_blocks();
 }
 
-void Machine::wait_idle() {
+bool Machine::wait_idle() {
     // The CPU is halted: sleep until the next timer or until input arrives.
     const int64_t now = clock_.now_ns();
     int64_t timeout = clock_.next_deadline() == kNoDeadline ? 50'000'000 : clock_.next_deadline() - now;
     if (timeout > 50'000'000) timeout = 50'000'000;
-    if (timeout <= 0) return;
+    // Halt polling (as KVM's halt_poll_ns): a deadline closer than a host
+    // sleep's own cost is waited for by looping. The UART's next character
+    // (11 us) is the common case: sleeping for each one would cost several
+    // times its transmission time and slow the guest's console output.
+    if (timeout < kHaltPollNs) return false;
     if (input_poller_) {
         input_poller_(timeout);
     } else {
         timespec ts{0, long(timeout)};
         nanosleep(&ts, nullptr);
     }
+    return true;
 }
 
 void Machine::pause() {
@@ -321,11 +326,10 @@ bool Machine::run_for(uint64_t max_insns) {
             if (debug_stop_handler_) debug_stop_handler_();
             continue;
         }
-        if (why == Cpu::StopReason::kHalted) {
-            wait_idle();
+        if (why == Cpu::StopReason::kHalted && wait_idle()) {
             last_input_poll = clock_.now_ns();
         } else if (input_poller_ && clock_.now_ns() - last_input_poll > 2'000'000) {
-            // Keep the terminal responsive while the CPU is busy.
+            // Keep the terminal responsive while the CPU is busy (or halt-polls).
             input_poller_(0);
             last_input_poll = clock_.now_ns();
         }

@@ -139,7 +139,10 @@ public:
 private:
     static std::unique_ptr<CharBackend> make_backend(const CharDevSpec& spec, const char* what);
     void map_firmware(const std::vector<uint8_t>& image);
-    void wait_idle();
+    // Sleeps until the next timer or input; false when the deadline was too
+    // close to sleep for (the caller loops instead).
+    bool wait_idle();
+    static constexpr int64_t kHaltPollNs = 30'000;
     // Auto-converge: after a slice that ran `ran_ns`, idle for the throttle's share.
     void throttle_after(int64_t ran_ns);
     // A reset the guest caused (triple fault, reset request): resets, or

@@ -90,7 +90,7 @@ def check_panic(boot, record):
 
 def run_interactive(exe, kernel, initrd, record):
     """The shell through a real terminal (tmux): prompt, typing, output, poweroff."""
-    name = "linux: interactive shell in tmux: prompt, typed command, its output, poweroff ends with status 0"
+    name = "linux: interactive shell in tmux: prompt, typed command, its output, 20000 lines of output, poweroff ends with status 0"
     if not shutil.which("tmux"):
         record(name, False, "tmux is not installed")
         return
@@ -128,6 +128,13 @@ def run_interactive(exe, kernel, initrd, record):
         keys("echo nomad$((6*7)) $(uname -m) $(cat /proc/cmdline)")
         if not wait_for("nomad42 i686 console=ttyS0", 60):
             record(name, False, "typed command's output not on the screen:\n%s" % screen()[-3000:])
+            return
+        # 109 KB of output through the UART's interrupts, with the CPU
+        # halted between characters: a minute is ~25 times what it needs.
+        # Idle waits rounded up to a host millisecond made this 110 s.
+        keys("seq 1 20000; echo seq-$((3+4))-done")
+        if not wait_for("seq-7-done", 60):
+            record(name, False, "20000 lines of output did not reach the screen within 60 s:\n%s" % screen()[-3000:])
             return
         keys("poweroff")
         if not wait_for("NOMAD86-EXIT=", 120):
