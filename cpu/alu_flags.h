@@ -26,28 +26,42 @@ constexpr uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : 
 
 inline bool parity8(uint64_t v) { return !__builtin_parity(unsigned(v & 0xff)); }
 
-// Guest arithmetic flags in, host arithmetic flags out. The stack pointer
-// steps over the red zone before pushing, since the compiler may keep data
-// there; LEA leaves the flags alone. POPFQ is slow (it dominated the
-// interpreter's ALU handlers), so instructions whose result flags do not
-// depend on the incoming ones skip it (N86_NO_FLAGS_IN), and ADC/SBB load
-// only CF with BT (N86_CF_IN).
-#define N86_FLAGS_IN "lea -128(%%rsp), %%rsp\n\tpushq %[fi]\n\tpopfq\n\t"
-#define N86_NO_FLAGS_IN "lea -128(%%rsp), %%rsp\n\t"
-#define N86_CF_IN "lea -128(%%rsp), %%rsp\n\tbtl $0, %k[fi]\n\t"
-#define N86_FLAGS_OUT "\n\tpushfq\n\tpopq %[fo]\n\tlea 128(%%rsp), %%rsp"
+// Guest arithmetic flags in, host arithmetic flags out, through RAX as
+// scratch (the operands never live there: it is an early-clobbered output).
+// POPF and PUSHF are microcoded and slow (POPF cost about 15 cycles, as much
+// as the rest of an interpreted IMUL), so the flags go in with SAHF (SF ZF
+// AF PF CF from AH) after an ADD that sets OF to the guest's, and come out
+// with LAHF and SETO. Instructions whose result flags do not depend on the
+// incoming ones load nothing (N86_NO_FLAGS_IN), ADC/SBB only CF (N86_CF_IN).
+#define N86_FLAGS_IN                                                                                      \
+    "movl %k[fi], %%eax\n\tshll $20, %%eax\n\taddl %%eax, %%eax\n\t" /* OF = bit 11 */                 \
+    "movl %k[fi], %%eax\n\tmovb %%al, %%ah\n\tsahf\n\t"
+#define N86_NO_FLAGS_IN ""
+#define N86_CF_IN "btl $0, %k[fi]\n\t"
+#define N86_FLAGS_OUT "\n\tlahf\n\tseto %%al"
+
+// The arithmetic flags in N86_FLAGS_OUT's AX.
+inline uint32_t flags_from_ax(uint64_t ax) {
+    return (uint32_t(ax >> 8) & (flags::ARITH & 0xff)) | (uint32_t(ax & 1) << 11);
+}
+
+// The widening multiply and the divide hold RAX themselves: they load and
+// store the flags through the stack, stepping over the red zone first
+// since the compiler may keep data there (LEA leaves the flags alone).
+#define N86_POPF_IN "lea -128(%%rsp), %%rsp\n\tpushq %[fi]\n\tpopfq\n\t"
+#define N86_PUSHF_OUT "\n\tpushfq\n\tpopq %[fo]\n\tlea 128(%%rsp), %%rsp"
 
 // Two-operand instruction `dst op= src` (ADD, ADC, SUB, SBB, AND, OR, XOR,
 // CMP, TEST, BT*, BSF, BSR, IMUL r,r/m ...). T is uint8_t/16/32.
 #define N86_DEFINE_OP2_IN(name, text, flags_in)                                                           \
     template <typename T>                                                                                 \
     inline T name(T d, T src, uint32_t& f) {                                                              \
-        uint64_t fo;                                                                                      \
+        uint64_t ax;                                                                                      \
         asm(flags_in text " %[s], %[d]" N86_FLAGS_OUT                                                     \
-            : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
+            : [d] "+r"(d), "=&a"(ax)                                                                      \
             : [s] "r"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                          \
-            : "cc", "memory");                                                                            \
-        f = (f & ~flags::ARITH) | (uint32_t(fo) & flags::ARITH);                                          \
+            : "cc");                                                                                      \
+        f = (f & ~flags::ARITH) | flags_from_ax(ax);                                                      \
         return d;                                                                                         \
     }
 
@@ -76,13 +90,13 @@ N86_DEFINE_OP2(h_btc, "btc")
 #define N86_DEFINE_OP1(name, text, kept)                                                                  \
     template <typename T>                                                                                 \
     inline T name(T d, uint32_t& f) {                                                                     \
-        uint64_t fo;                                                                                      \
+        uint64_t ax;                                                                                      \
         asm(N86_NO_FLAGS_IN text " %[d]" N86_FLAGS_OUT                                                    \
-            : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
+            : [d] "+r"(d), "=&a"(ax)                                                                      \
             :                                                                                             \
-            : "cc", "memory");                                                                            \
+            : "cc");                                                                                      \
         constexpr uint32_t kOut = flags::ARITH & ~uint32_t(kept);                                         \
-        f = (f & ~kOut) | (uint32_t(fo) & kOut);                                                          \
+        f = (f & ~kOut) | (flags_from_ax(ax) & kOut);                                                     \
         return d;                                                                                         \
     }
 
@@ -95,12 +109,12 @@ N86_DEFINE_OP1(h_neg, "neg", 0)
 #define N86_DEFINE_SHIFT(name, text)                                                                      \
     template <typename T>                                                                                 \
     inline T name(T d, uint8_t count, uint32_t& f) {                                                      \
-        uint64_t fo;                                                                                      \
+        uint64_t ax;                                                                                      \
         asm(N86_FLAGS_IN text " %%cl, %[d]" N86_FLAGS_OUT                                                 \
-            : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
+            : [d] "+r"(d), "=&a"(ax)                                                                      \
             : "c"(count), [fi] "r"(uint64_t(f & flags::ARITH))                                            \
-            : "cc", "memory");                                                                            \
-        f = (f & ~flags::ARITH) | (uint32_t(fo) & flags::ARITH);                                          \
+            : "cc");                                                                                      \
+        f = (f & ~flags::ARITH) | flags_from_ax(ax);                                                      \
         return d;                                                                                         \
     }
 
@@ -117,12 +131,12 @@ N86_DEFINE_SHIFT(h_rcr, "rcr")
     template <typename T>                                                                                 \
     inline T name(T d, T src, uint8_t count, uint32_t& f) {                                               \
         static_assert(sizeof(T) >= 2);                                                                    \
-        uint64_t fo;                                                                                      \
+        uint64_t ax;                                                                                      \
         asm(N86_FLAGS_IN text " %%cl, %[s], %[d]" N86_FLAGS_OUT                                           \
-            : [d] "+r"(d), [fo] "=&r"(fo)                                                                 \
+            : [d] "+r"(d), "=&a"(ax)                                                                      \
             : [s] "r"(src), "c"(count), [fi] "r"(uint64_t(f & flags::ARITH))                              \
-            : "cc", "memory");                                                                            \
-        f = (f & ~flags::ARITH) | (uint32_t(fo) & flags::ARITH);                                          \
+            : "cc");                                                                                      \
+        f = (f & ~flags::ARITH) | flags_from_ax(ax);                                                      \
         return d;                                                                                         \
     }
 
@@ -137,7 +151,7 @@ N86_DEFINE_DSHIFT(h_shrd, "shrd")
         uint64_t fo;                                                                                      \
         if constexpr (sizeof(T) == 1) {                                                                   \
             uint16_t ax = a;                                                                              \
-            asm(N86_FLAGS_IN text " %[s]" N86_FLAGS_OUT                                                   \
+            asm(N86_POPF_IN text " %[s]" N86_PUSHF_OUT                                                   \
                 : "+a"(ax), [fo] "=&r"(fo)                                                                \
                 : [s] "q"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                      \
                 : "cc", "memory");                                                                        \
@@ -145,7 +159,7 @@ N86_DEFINE_DSHIFT(h_shrd, "shrd")
             hi = T(ax >> 8);                                                                              \
         } else {                                                                                          \
             T l = a, h;                                                                                   \
-            asm(N86_FLAGS_IN text " %[s]" N86_FLAGS_OUT                                                   \
+            asm(N86_POPF_IN text " %[s]" N86_PUSHF_OUT                                                   \
                 : "+a"(l), "=d"(h), [fo] "=&r"(fo)                                                        \
                 : [s] "r"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                      \
                 : "cc", "memory");                                                                        \
@@ -166,7 +180,7 @@ N86_DEFINE_MUL(h_imul1, "imul")
         uint64_t fo;                                                                                      \
         if constexpr (sizeof(T) == 1) {                                                                   \
             uint16_t ax = uint16_t(lo | (uint16_t(hi) << 8));                                             \
-            asm(N86_FLAGS_IN text " %[s]" N86_FLAGS_OUT                                                   \
+            asm(N86_POPF_IN text " %[s]" N86_PUSHF_OUT                                                   \
                 : "+a"(ax), [fo] "=&r"(fo)                                                                \
                 : [s] "q"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                      \
                 : "cc", "memory");                                                                        \
@@ -174,7 +188,7 @@ N86_DEFINE_MUL(h_imul1, "imul")
             rem = T(ax >> 8);                                                                             \
         } else {                                                                                          \
             T l = lo, h = hi;                                                                             \
-            asm(N86_FLAGS_IN text " %[s]" N86_FLAGS_OUT                                                   \
+            asm(N86_POPF_IN text " %[s]" N86_PUSHF_OUT                                                   \
                 : "+a"(l), "+d"(h), [fo] "=&r"(fo)                                                        \
                 : [s] "r"(src), [fi] "r"(uint64_t(f & flags::ARITH))                                      \
                 : "cc", "memory");                                                                        \
