@@ -45,7 +45,7 @@ case "$cmd" in
         build
         mapfile -t guest < <(roms/make-guest.sh)
         [ ${#guest[@]} -eq 2 ] || { echo "nomad86: roms/make-guest.sh failed" >&2; exit 1; }
-        echo "nomad86: booting Linux (about 90 s; the kernel unpacks itself silently for the first 30);" \
+        echo "nomad86: booting Linux (about 10 s; the kernel unpacks itself silently for the first 3);" \
              "Ctrl-A x quits, 'poweroff' in the guest ends it" >&2
         exec build/nomad86 -m 256 -nographic -kernel "${guest[0]}" -initrd "${guest[1]}" \
             -append "console=ttyS0" "$@"
