@@ -112,8 +112,8 @@ check_awk() {
 check_crypto() {
     # Linux tests each crypto algorithm as it registers it (the crypto
     # manager's self-tests): RSA and DH alone run about 3 G instructions of
-    # multi-precision multiply-and-carry at boot, nearly half of it. An
-    # algorithm whose test failed is listed without "selftest : passed".
+    # multi-precision multiply-and-carry, nearly half of all the boot runs.
+    # An algorithm whose test failed is listed without "selftest : passed".
     total=$(grep -c '^selftest' /proc/crypto)
     passed=$(grep -c '^selftest *: passed' /proc/crypto)
     failed=$(dmesg | grep -c 'alg:.*fail')
