@@ -22,6 +22,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANNER = b"nomad86 guest: Linux"
 PASS = b"nomad86 selftest: PASS"
+# The boot's phases end at these console lines: the kernel's first line
+# (before it: QEMU's firmware, and the kernel unpacking itself, silently),
+# then the end of its initialisation (the crypto manager's self-tests are
+# nearly half of it), then the banner of the initramfs's /init.
+PHASE_ENDS = (("unpack", b"Linux version"), ("kernel init", b"Freeing unused kernel image"), ("to banner", BANNER))
 APPEND = "console=ttyS0 nomad86.selftest=1"
 TIMEOUT = 1200
 
@@ -80,6 +85,9 @@ def boot(cmd, monitor_port=None):
             continue
         out += chunk
         now = time.perf_counter() - start
+        for phase, line in PHASE_ENDS:
+            if phase not in result and line in out:
+                result[phase] = now
         if "banner" not in result and BANNER in out:
             result["banner"] = now
             result["rss_banner_kib"] = rss_kib(proc.pid, "VmRSS")
@@ -107,6 +115,16 @@ def boot(cmd, monitor_port=None):
     return result
 
 
+def phase_seconds(r):
+    """Each phase's own seconds (None when its start or end line never came)."""
+    seconds, prev = {}, 0.0
+    for phase, _ in PHASE_ENDS:
+        end = r.get(phase)
+        seconds[phase] = end - prev if end is not None and prev is not None else None
+        prev = end
+    return seconds
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
     kernel, initrd = guest()
@@ -130,6 +148,18 @@ def main():
                                            "yes" if r["ok"] else "NO (%s)" % r["status"]))
     n = runs[0][1]
     qemu_run = dict(runs).get("qemu TCG")
+    print("\nphases (s)        " + "".join("%16s" % phase for phase, _ in PHASE_ENDS))
+    q = phase_seconds(qemu_run) if qemu_run else {}
+    for name, r in runs:
+        d = phase_seconds(r)
+        cells = []
+        for phase, _ in PHASE_ENDS:
+            cell = fmt(d[phase])
+            if r is not qemu_run and d[phase] and q.get(phase):
+                cell += " (%.1fx)" % (d[phase] / q[phase])
+            cells.append(cell)
+        print("%-18s" % name + "".join("%16s" % c for c in cells))
+    print("(in brackets: the phase's time over QEMU's)\n")
     for name, r in runs[:2]:
         if qemu_run and r.get("banner") and qemu_run.get("banner"):
             print("%s / qemu, time to banner: %.2fx" % (name, r["banner"] / qemu_run["banner"]))
