@@ -5,10 +5,11 @@
 #   ./nomad86.sh demo [OPTIONS...]  build, boot nomad86's own demo firmware instead
 #   ./nomad86.sh test               install what is missing, build, make the guest image,
 #                                   run the whole test suite
-#   ./nomad86.sh bench [--boot|--jit|--migration]  build, then time the benchmark workloads
-#                                   (--boot: Linux boot time; --jit: CPU-bound
-#                                   jobs in Linux, interp/jit/QEMU/native)
-#                                   (--boot: Linux boot time vs QEMU, memory, MIPS)
+#   ./nomad86.sh bench [--boot|--jit|--console|--migration]  build, then time the
+#                                   benchmark workloads (--boot: Linux boot time vs
+#                                   QEMU, memory, MIPS; --jit: CPU-bound jobs in Linux,
+#                                   interp/jit/QEMU/native; --console: serial output
+#                                   speed vs QEMU)
 #   ./nomad86.sh build              install what is missing and build
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -68,6 +69,9 @@ case "$cmd" in
         fi
         if [ "${1:-}" = "--jit" ]; then
             exec python3 bench/jit_bench.py build
+        fi
+        if [ "${1:-}" = "--console" ]; then
+            exec python3 bench/console_bench.py build
         fi
         if [ "${1:-}" = "--migration" ]; then
             exec python3 bench/migration_bench.py build
