@@ -9,8 +9,8 @@ with TCG.
 
     bench/console_bench.py [BUILD_DIR]        (./nomad86.sh bench --console)
 
-One run each, in the same invocation: compare the ratio, not the absolute
-times, on a shared machine."""
+Both run once, one after the other: on a shared machine the ratio means
+more than either time."""
 
 import os
 import shutil
@@ -18,20 +18,13 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from boot_bench import guest  # roms/make-guest.sh's kernel and initramfs
+
 PROMPT = b"nomad86:/# "
 COMMAND = b"seq 1 20000; echo seq-$((3+4))-done\n"
 DONE = b"seq-7-done"
 SEQ_BYTES = sum(len(str(k)) + 2 for k in range(1, 20001))  # "N\r\n" each
 TIMEOUT = 300
-
-
-def guest():
-    p = subprocess.run([os.path.join(ROOT, "roms", "make-guest.sh")], capture_output=True, text=True)
-    paths = p.stdout.split()
-    if p.returncode != 0 or len(paths) != 2:
-        raise SystemExit("roms/make-guest.sh failed:\n" + p.stderr)
-    return paths
 
 
 def read_until(proc, out, marker, start, deadline):
