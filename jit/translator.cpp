@@ -216,6 +216,35 @@ bool has_slow_path(Form f) {
     return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc || f == Form::kRdtsc ||
            f == Form::kFnstswAx;
 }
+// Forms whose code leaves the host's EFLAGS alone except by the flag
+// computation of the guest instruction itself, so that flags computed
+// before them may stay in EFLAGS across them (their checks and slow paths,
+// where emitted, release them first: BlockEmitter::release_eflags).
+bool keeps_eflags(Form f) {
+    switch (f) {
+    case Form::kNop:
+    case Form::kMov:
+    case Form::kLea:
+    case Form::kMovExtend:
+    case Form::kLoad:
+    case Form::kStore:
+    case Form::kExtendLoad:
+    case Form::kAlu:
+    case Form::kAluLoad:
+    case Form::kAluMem:
+    case Form::kUnary:
+    case Form::kUnaryMem:
+    case Form::kSetcc:
+    case Form::kCmov:
+    case Form::kCmovLoad:
+    case Form::kBranch:
+    case Form::kPush:
+    case Form::kPop:
+    case Form::kXchg:
+    case Form::kXchgMem: return true;
+    default: return false;
+    }
+}
 // Forms that load the guest's flags into the host and store them all back
 // (when any flag is live after them: dead, their flags are not computed).
 bool passes_flags_through(Form f) {
@@ -545,8 +574,7 @@ bool is_esp_adjust(const DecodedInsn& insn, Form form) {
 }
 
 // ADD/SUB ESP, imm that a stack run leaves to its pending ESP change: its
-// flags are dead. (A flag writer fused with the Jcc after it never is:
-// that Jcc reads them.)
+// flags are dead. (One before a Jcc never is: that Jcc reads them.)
 bool defers_esp_adjust(const DecodedInsn& insn, Form form, bool store_flags) {
     return !store_flags && is_esp_adjust(insn, form);
 }
@@ -567,10 +595,6 @@ public:
           last_exit_(hooks.last_exit), hooks_(hooks), routines_(routines),
           ram_(cpu.memory().fast_path_view()) {}
 
-    // CMP+Jcc fusion: the next inline flag writer also sets r8b to
-    // condition `cc` from the host's flags, and the branch after it tests
-    // r8b instead of reloading the guest's flags.
-    void fuse_next(unsigned cc) { fuse_cc_ = cc; }
     bool failed() const { return emitter_failed_; }
 
     // A stack run (plan_stack_runs): one TLB check for the bytes
@@ -586,13 +610,15 @@ public:
         if (!assumptions_hold_ || !assumed_.paging || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_)
             return false;
         a_.comment("stack run: one check for the accesses below");
-        cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}});
+        release_eflags();
+        cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}, {}, {}});
         if (cached(base)) a_.lea(x86::edx, x86::ptr(host_reg(base), lo));
         else {
             a_.mov(x86::edx, gpr_slot(base, 4));
             a_.add(x86::edx, Imm(lo));
         }
         mem_access(kSs, len, write, cold_runs_.back().entry);
+        cold_runs_.back().at_entry = owed();
         // (kept for a slow path inside the run, whose call clobbers kHost)
         a_.mov(stack_run_base(), kHost);
         stack_run_ = StackRun{base, 0, lo, lo + int32_t(len), write, true, 0};
@@ -607,6 +633,7 @@ public:
     }
     void end_stack_run() {
         settle_esp();
+        cold_runs_.back().at_after = owed();
         stack_run_.reset();
         host_disp_ = 0;
         a_.bind(cold_runs_.back().after);
@@ -682,9 +709,10 @@ public:
     }
 
     // Guest registers read often in this block get a host register that
-    // holds a copy (write-through: CpuState stays current, so helpers,
-    // exits and slow paths need no write-back; the copies are reloaded
-    // after every call, which clobbers them).
+    // holds a copy. A write goes to the copy only (write-back: `dirty_`);
+    // the slots are written before whatever reads CpuState (a call, an
+    // exit, a slow path's step), and the copies reloaded after every
+    // call, which clobbers them.
     void cache_registers(const std::array<bool, 8>& wanted) {
         unsigned next = 0;
         for (unsigned r = 0; r < 8; r++) {
@@ -695,7 +723,17 @@ public:
     void reload_cached() {
         for (unsigned r = 0; r < 8; r++)
             if (cache_of_[r] >= 0) a_.mov(kCacheRegs[size_t(cache_of_[r])], gpr_slot(r, 8));
+        dirty_ = 0;
     }
+    // The host copies of the registers in `regs` that are newer than
+    // their slots, into the slots (MOV: EFLAGS are kept).
+    void write_back(uint8_t regs) {
+        for (unsigned r = 0; r < 8; r++)
+            if (regs & dirty_ & (1u << r)) a_.mov(gpr_slot(r, 8), host_reg(r));
+        dirty_ &= uint8_t(~regs);
+    }
+    void write_back_all() { write_back(0xff); }
+    void mark_dirty(unsigned r) { dirty_ |= uint8_t(1u << r); }
     bool cached(unsigned r) const { return r < 8 && cache_of_[r] >= 0; }
     // A whole 32-bit general register with a host copy.
     bool is_cached_dword(const Operand& op) const {
@@ -704,8 +742,10 @@ public:
     x86::Gp host_reg(unsigned r) const { return kCacheRegs[size_t(cache_of_[r])]; }
     // A general register operand as an instruction operand: its host copy
     // when it has one, else its CpuState slot.
-    Operand_ reg_src(const Operand& op) const {
+    // (AH..BH of a register with a copy: from the slot, written first.)
+    Operand_ reg_src(const Operand& op) {
         if (op.reg_class == RegClass::kGpr && cached(op.reg)) return sized(host_reg(op.reg), op.size);
+        if (cached(op.reg)) write_back(uint8_t(1u << op.reg));
         return reg_slot(op);
     }
     Operand_ gpr_src(unsigned r, unsigned size) const {
@@ -731,9 +771,13 @@ public:
         a_.lea(dst, x86::ptr(dst.r64(), offset));
     }
 
-    // The flags register into CpuState, before anything outside the block
-    // reads them (a helper, the dispatcher, the next block's entry).
-    void sync_flags() { a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags); }
+    // The flags and the registers into CpuState, before anything outside
+    // the block reads them (the dispatcher, the next block's entry).
+    void sync_state() {
+        release_eflags();
+        write_back_all();
+        a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+    }
 
     // s.rip = (entry + offset) & ip_mask
     void store_rip(uint32_t offset) {
@@ -756,22 +800,32 @@ public:
         const Operand* op = insn.ops;
         if (stack_run_)
             cold_runs_.back().insns.push_back(
-                ColdInsn{&insn, form, store_flags, offset, inline_before, targets, fuse_cc_});
+                ColdInsn{&insn, form, store_flags, offset, inline_before, targets});
         form_ = form;
         Label slow, resume;
         const size_t slow_index = slow_paths_.size();
         if (has_slow_path(form)) {
             slow = a_.newLabel();
             resume = a_.newLabel();
-            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, fuse_cc_, stack_run_.has_value(),
-                                           stack_run_ ? stack_run_->esp_pending : 0, 0});
+            slow_paths_.push_back(SlowPath{slow, resume, &insn, offset, inline_before, stack_run_.has_value(),
+                                           stack_run_ ? stack_run_->esp_pending : 0, 0, 0, dirty_, 0});
         }
         if (stack_run_ && stack_run_->base == kRsp && defers_esp_adjust(insn, form, store_flags)) {
             // One more change pending (plan_stack_runs tracked it).
             const int32_t imm = int32_t(uint32_t(op[1].imm));
             stack_run_->esp_pending += insn.mnemonic == ZYDIS_MNEMONIC_ADD ? imm : -imm;
+            // Its flags are dead, and they replace any owed capture's; the
+            // host's EFLAGS do not have them.
+            deferred_ = host_valid_ = 0;
             return;
         }
+        const bool keeps = keeps_eflags(form);
+        // (A flag-passing form whose flags are not stored has no flag live
+        // after it (translate()), nor then any capture owed from before.)
+        const bool all_dead = passes_flags_through(form) && !store_flags && !reads_carry(insn) && !has_slow_path(form);
+        if (!keeps && all_dead) deferred_ = host_valid_ = 0;
+        else if (!keeps) release_eflags();
+        wrote_flags_ = false;
         switch (form) {
         case Form::kNop: break;
         case Form::kMov: emit_mov(op[0], op[1]); break;
@@ -784,7 +838,7 @@ public:
             mem_address(insn, op[1], false, slow);
             if (is_cached_dword(op[0])) {
                 a_.mov(host_reg(op[0].reg).r32(), host_mem(4));
-                a_.mov(gpr_slot(op[0].reg, 8), host_reg(op[0].reg));
+                mark_dirty(op[0].reg);
                 break;
             }
             a_.mov(sized(x86::rax, op[0].size), host_mem(op[0].size));
@@ -810,7 +864,7 @@ public:
         case Form::kBranch: emit_branch(insn, offset + insn.length, slow, targets); break;
         case Form::kPush: emit_push(insn, slow); break;
         case Form::kSetcc:
-            load_guest_flags();
+            have_host_flags(insn.opcode & 0xf);
             a_.set(x86::CondCode(insn.opcode & 0xf), x86::al);
             store_reg(op[0], x86::rax);
             break;
@@ -825,7 +879,7 @@ public:
             } else {
                 mov_from(v, reg_src(op[1]));
             }
-            load_guest_flags();
+            have_host_flags(insn.opcode & 0xf);
             mov_from(d, reg_src(op[0]));
             a_.cmov(x86::CondCode(insn.opcode & 0xf), d, v);
             store_reg(op[0], x86::rdx);
@@ -853,9 +907,13 @@ public:
         case Form::kBitTestMem: emit_bit_test_mem(insn, store_flags, slow); break;
         case Form::kHelper: break;
         }
+        // (What clobbered EFLAGS without computing flags left none valid.)
+        if (!keeps && !wrote_flags_) host_valid_ = 0;
         if (has_slow_path(form)) {
             a_.bind(resume);
             if (stack_run_) slow_paths_[slow_index].esp_after = stack_run_->esp_pending;
+            slow_paths_[slow_index].host_valid = host_valid_;
+            slow_paths_[slow_index].dirty_after = dirty_;
         }
     }
 
@@ -867,22 +925,17 @@ public:
         if (insn.ops[0].imm == 0) {
             // Both ways lead to the next part (`jz $+2`): it runs on, as the
             // interpreter's block after this one would.
-            branch_fused_ = false;
             return;
         }
         Label not_taken = a_.newLabel();
-        if (branch_fused_) {
-            a_.test(x86::r8b, x86::r8b);
-            a_.jz(not_taken);
-            branch_fused_ = false;
-        } else {
-            load_guest_flags();
-            a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
-        }
+        have_host_flags(insn.opcode & 0xf);
+        a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
+        const Owed kept = owed();
         entry_rip_plus(x86::eax, int32_t(uint32_t(next_offset + insn.ops[0].imm)));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
         a_.bind(not_taken);
+        set_owed(kept);
     }
 
     // Falls off the end: EIP after the last instruction when that one was
@@ -891,7 +944,7 @@ public:
     // the paging mode, so the jump cache may find the next block.
     void finish(uint32_t end_offset, bool rip_current, unsigned inline_total, bool mode_kept) {
         if (!rip_current) store_rip(end_offset);
-        sync_flags();
+        sync_state();
         retire(inline_total);
         if (mode_kept) jump_to_stored_eip();
         a_.bind(done_);
@@ -913,13 +966,15 @@ public:
             a_.comment("stack run: its ordinary copy");
             const bool held = assumptions_hold_;
             assumptions_hold_ = true;
-            for (const ColdInsn& c : run.insns) {
-                fuse_cc_ = c.fuse_cc;
+            set_owed(run.at_entry);
+            for (const ColdInsn& c : run.insns)
                 inline_insn(*c.insn, c.form, c.store_flags, c.offset, c.inline_before, c.targets);
-            }
             assumptions_hold_ = held;
-            fuse_cc_.reset();
-            branch_fused_ = false;
+            // The run's end as the fast copy leaves it: no capture owed
+            // that it does not owe, the host's EFLAGS valid where its are.
+            if (deferred_ & ~run.at_after.deferred) release_eflags();
+            if (run.at_after.host_valid & ~host_valid_) load_guest_flags();
+            write_back(dirty_ & ~run.at_after.dirty);
             a_.jmp(run.after);
         }
         // First-way TLB misses: the refill routine preserves every register
@@ -939,16 +994,17 @@ public:
         for (const SlowPath& p : slow_paths_) {
             if (!a_.code()->labelEntry(p.entry)->links()) continue;
             a_.bind(p.entry);
+            // (The fast path owed no capture where it could come here, and
+            // had written no register of the instruction's yet.)
+            set_owed(Owed{0, 0, p.dirty_before});
             if (p.esp_before) add_to_esp(p.esp_before);
             store_rip(p.offset);
             call_step(*p.insn, true);
             a_.jz(exit_with(p.inline_before));
             if (p.esp_after) add_to_esp(-p.esp_after);
-            if (p.fused_cc) {
-                // The Jcc after it tests r8b: set it from the step's flags.
-                load_guest_flags();
-                a_.set(x86::CondCode(*p.fused_cc), x86::r8b);
-            }
+            // What comes after the fast path may test the host's EFLAGS.
+            if (p.host_valid) load_guest_flags();
+            write_back(dirty_ & ~p.dirty_after);
             if (p.in_stack_run) a_.mov(kHost, stack_run_base());
             a_.jmp(p.resume);
         }
@@ -973,6 +1029,17 @@ public:
     }
 
 private:
+    // What the code emitted so far owes CpuState, at one point of it.
+    // Flags are captured late (see release_eflags): `deferred` are the
+    // guest's arithmetic flags whose newest value is only in the host's
+    // EFLAGS (kFlags owes a capture of them), `host_valid` those the
+    // host's EFLAGS hold exactly as the guest has them now (a superset).
+    // Registers are written back late (see write_back): `dirty` has a bit
+    // per guest register whose host copy is newer than its CpuState slot.
+    struct Owed {
+        uint32_t deferred = 0, host_valid = 0;
+        uint8_t dirty = 0;
+    };
     // An inline access's first-way TLB miss: `routine` may refill the entry
     // and hand back the addend (on to `hit`), else the instruction's `slow`.
     struct TlbRefill {
@@ -984,12 +1051,13 @@ private:
         const DecodedInsn* insn;
         uint32_t offset;
         unsigned inline_before;
-        std::optional<unsigned> fused_cc;  // the fast path sets r8b for the Jcc after it
-        bool in_stack_run;                 // the run's host base goes back into kHost
+        bool in_stack_run;  // the run's host base goes back into kHost
         // The run's ESP change pending when the instruction starts (made
         // whole for the step) and where the fast path resumes (taken back
         // from ESP after it).
         int32_t esp_before, esp_after;
+        uint32_t host_valid;  // the flags the host's EFLAGS hold at `resume`
+        uint8_t dirty_before, dirty_after;  // (Owed) where it leaves, at `resume`
     };
     // An open stack run: ESP now and the bytes [lo, hi) it checked, all
     // relative to its base register at its start (EBP does not move in
@@ -1046,11 +1114,11 @@ private:
         uint32_t offset;
         unsigned inline_before;
         ExitTargets targets;
-        std::optional<unsigned> fuse_cc;
     };
     struct ColdRun {
         Label entry, after;
         std::vector<ColdInsn> insns;
+        Owed at_entry, at_after;  // the fast copy's, at its check and at `after`
     };
     // The frame slot that keeps a stack run's host base.
     static x86::Mem stack_run_base() { return x86::qword_ptr(x86::rsp, 16); }
@@ -1061,6 +1129,7 @@ private:
     // path's. (A flat CS, which the entry checked, holds every target.)
     void check_in_cs_limit(const Label& slow) {
         if (assumptions_hold_ && assumed_.known) return;
+        release_eflags();
         a_.cmp(x86::eax, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegLimit));
         a_.ja(slow);
     }
@@ -1070,6 +1139,8 @@ private:
     // end. `take_back`: on success the step's own retirement is taken
     // back (a slow path: the block's exits count it as inline).
     void call_step(const DecodedInsn& insn, bool take_back = false) {
+        release_eflags();
+        write_back_all();
         a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
         const unsigned k = (keeps_entry_state(insn) ? 4 : 0) + (ip_mask_ == 0xffff ? 2 : 0) + (take_back ? 1 : 0);
         a_.call(Imm(reinterpret_cast<uint64_t>(routines_.step[k])));
@@ -1121,6 +1192,7 @@ private:
         } else {
             a_.mov(x86::edx, Imm(uint32_t(disp)));
             if (m.index != kNoReg) {  // [index*scale + disp]
+                release_eflags();
                 mov_from(x86::ecx, gpr_src(m.index, 4));
                 a_.shl(x86::ecx, Imm(m.scale_shift));
                 a_.add(x86::edx, x86::ecx);
@@ -1138,12 +1210,14 @@ private:
         if (stack_run_ && is_frame_operand(insn, m, stack_run_->base) &&
             in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write))
             return;
+        release_eflags();
         effective_address(insn, m);
         mem_access(m.seg, m.size, write, slow);
     }
 
     // The same for the offset in edx in segment `seg_index`.
     void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
+        release_eflags();
         host_disp_ = 0;
         if (stack_run_) stack_run_->base_in_host = false;  // kHost is this access's now
         const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
@@ -1260,6 +1334,7 @@ private:
         a_.or_(x86::rax, x86::rdx);
         if (write && journal_stores_) {
             // -accel jit,verify=on: the store goes into the verifier's journal.
+            write_back_all();
             a_.push(x86::rax);
             a_.push(x86::rax);  // twice: the stack stays 16-byte aligned
             a_.mov(x86::rdi, Imm(reinterpret_cast<uint64_t>(&cpu_.memory())));
@@ -1283,10 +1358,11 @@ private:
             // AL/AX into the host copy, then the whole slot from it: a
             // narrow store followed by a wide reload of the same slot would
             // miss store forwarding (a stall of a dozen cycles or more).
-            const x86::Gp h = host_reg(dst.reg);
-            a_.mov(sized(h, dst.size), sized(value64, dst.size));
-            a_.mov(gpr_slot(dst.reg, 8), h);
+            a_.mov(sized(host_reg(dst.reg), dst.size), sized(value64, dst.size));
+            mark_dirty(dst.reg);
         } else {
+            // (AH..BH of a register with a copy: through the slot.)
+            if (cached(dst.reg)) write_back(uint8_t(1u << dst.reg));
             a_.mov(reg_slot(dst), sized(value64, dst.size));
             refresh(dst.reg);
         }
@@ -1294,8 +1370,41 @@ private:
 
     // A 32-bit general register from the zero-extended value in value64.
     void store_gpr32(unsigned r, const x86::Gp& value64) {
-        a_.mov(gpr_slot(r, 8), value64.r64());
-        if (cached(r)) a_.mov(host_reg(r), value64.r64());
+        if (!cached(r)) {
+            a_.mov(gpr_slot(r, 8), value64.r64());
+            return;
+        }
+        a_.mov(host_reg(r), value64.r64());
+        mark_dirty(r);
+    }
+
+    // A host instruction just computed the guest's flags `written` (the
+    // others in EFLAGS are as they were): owed to kFlags when `keep` (a
+    // later reader may need kFlags), else dead.
+    void wrote_flags(uint32_t written, bool keep) {
+        host_valid_ |= written;
+        deferred_ = keep ? deferred_ | written : deferred_ & ~written;
+        wrote_flags_ = true;
+    }
+    // Before code that clobbers EFLAGS or reads kFlags (an access's checks,
+    // a call, an exit): the capture owed, if any, is made now. A flag
+    // written and overwritten in between, with only EFLAGS-neutral code
+    // between (MOV, LEA, an access inside a stack run, SETcc), is never
+    // captured at all.
+    void release_eflags() {
+        if (deferred_) capture_flags(deferred_);
+        deferred_ = host_valid_ = 0;
+    }
+    Owed owed() const { return Owed{deferred_, host_valid_, dirty_}; }
+    void set_owed(const Owed& o) {
+        deferred_ = o.deferred;
+        host_valid_ = o.host_valid;
+        dirty_ = o.dirty;
+    }
+    // Condition `cc` about to be tested on the host's EFLAGS: from kFlags
+    // unless they hold every flag it tests already.
+    void have_host_flags(unsigned cc) {
+        if (flags_tested(cc) & ~host_valid_) load_guest_flags();
     }
 
     void capture_flags(uint32_t mask) {
@@ -1314,7 +1423,7 @@ private:
             const x86::Gp h = host_reg(dst.reg).r32();
             if (src.kind == OpKind::kImm) a_.mov(h, Imm(uint32_t(src.imm)));
             else mov_from(h, reg_src(src));
-            a_.mov(gpr_slot(dst.reg, 8), h.r64());
+            mark_dirty(dst.reg);
             return;
         }
         const x86::Gp v = sized(x86::rax, dst.size);
@@ -1338,7 +1447,9 @@ private:
         // A 32-bit destination with a host copy is operated on in place.
         const bool in_place = !dst_mem && is_cached_dword(dst);
         const x86::Gp d = in_place ? host_reg(dst.reg).r32() : sized(x86::rax, size);
-        const x86::Gp s = sized(x86::rdx, size);
+        // (A general register with a host copy is the source as it is.)
+        const bool src_cached = src.kind == OpKind::kReg && src.reg_class == RegClass::kGpr && cached(src.reg);
+        const x86::Gp s = sized(src_cached ? host_reg(src.reg) : x86::Gp(x86::rdx), size);
         if (dst_mem) {
             mem_address(insn, dst, !read_only, slow);
             a_.mov(d, host_mem(size));
@@ -1352,11 +1463,14 @@ private:
         // SDM leaves undefined may differ between an instruction's forms.
         if (src.kind == OpKind::kMem) a_.mov(s, host_mem(size));
         else if (src.kind == OpKind::kImm) a_.mov(s, sized_imm(src.imm, size));
-        else mov_from(s, reg_src(src));
+        else if (!src_cached) mov_from(s, reg_src(src));
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
         // other flags are all written by the instruction itself).
-        if (insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB)
+        if ((insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB) &&
+            !(host_valid_ & flags::CF)) {
+            release_eflags();
             a_.bt(kFlags.r32(), Imm(0));
+        }
         switch (insn.mnemonic) {
         case ZYDIS_MNEMONIC_ADD: a_.add(d, s); break;
         case ZYDIS_MNEMONIC_ADC: a_.adc(d, s); break;
@@ -1368,27 +1482,20 @@ private:
         case ZYDIS_MNEMONIC_CMP: a_.cmp(d, s); break;
         default: a_.test(d, s); break;  // TEST
         }
-        fused_setcc();
-        // The result first, then the flags (MOV and PUSHFQ keep EFLAGS).
+        // (MOV keeps EFLAGS.)
         if (!read_only) {
             if (dst_mem) a_.mov(host_mem(size), d);
-            else if (in_place) a_.mov(gpr_slot(dst.reg, 8), d.r64());
+            else if (in_place) mark_dirty(dst.reg);
             else store_reg(dst, x86::rax);
         }
-        if (store_flags) capture_flags(flags::ARITH);
-    }
-
-    void fused_setcc() {
-        if (!fuse_cc_) return;
-        a_.set(x86::CondCode(*fuse_cc_), x86::r8b);
-        fuse_cc_.reset();
-        branch_fused_ = true;
+        wrote_flags(flags::ARITH, store_flags);
     }
 
     // The guest's arithmetic flags into the host's EFLAGS without POPF
     // (slow, and it would load TF/AC/DF): SAHF takes SF ZF AF PF CF from
     // AH, and OF comes from an ADD that overflows exactly when it is set.
     void load_guest_flags() {
+        release_eflags();
         a_.mov(x86::eax, kFlags.r32());
         a_.mov(x86::ecx, x86::eax);
         a_.and_(x86::ecx, Imm(int32_t(flags::OF)));
@@ -1396,6 +1503,7 @@ private:
         a_.add(x86::ecx, x86::ecx);      // OF = bit 31
         a_.mov(x86::ah, x86::al);
         a_.sahf();
+        host_valid_ = flags::ARITH;
     }
 
     // SHL/SHR/SAR/ROL/ROR/RCL/RCR by an immediate or CL: a count that masks
@@ -1420,7 +1528,7 @@ private:
         default: a_.rcr(d, x86::cl); break;
         }
         store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // SHLD/SHRD r, r, imm/CL (16/32-bit): as emit_shift, the count in CL.
@@ -1437,7 +1545,7 @@ private:
         if (insn.mnemonic == ZYDIS_MNEMONIC_SHLD) a_.shld(d, src, x86::cl);
         else a_.shrd(d, src, x86::cl);
         store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // BSF/BSR r, r (16/32-bit): a zero source leaves the destination as
@@ -1450,7 +1558,7 @@ private:
         a_.emit(insn.mnemonic == ZYDIS_MNEMONIC_BSF ? x86::Inst::kIdBsf : x86::Inst::kIdBsr, d,
                 reg_src(insn.ops[1]));
         store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // BT/BTS/BTR/BTC r, r/imm (16/32-bit): the bit offset modulo the
@@ -1463,7 +1571,7 @@ private:
         if (store_flags) load_guest_flags();
         mov_from(d, reg_src(dst));
         if (bit_op(insn, d, bit)) store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // A register bit offset modulo the operand's width, in r8 (sized);
@@ -1512,7 +1620,7 @@ private:
         if (store_flags) load_guest_flags();
         a_.mov(d, host_mem(size));
         if (bit_op(insn, d, bit)) a_.mov(host_mem(size), d);  // (MOV keeps the flags)
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // IMUL r, r and IMUL r, r, imm (16/32-bit).
@@ -1531,7 +1639,7 @@ private:
         }
         a_.imul(d, b);
         store_reg(dst, x86::rdx);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // Jcc rel / JMP rel, the block's last instruction: EIP becomes the
@@ -1541,17 +1649,16 @@ private:
         const bool conditional = insn.mnemonic != ZYDIS_MNEMONIC_JMP;
         if (ip_mask_ == 0xffff && insn.opsize == 4) {
             // 16-bit code, 32-bit displacement: EIP wraps before the add.
+            release_eflags();
             a_.jmp(slow);
             return;
         }
         Label not_taken = a_.newLabel();
-        if (conditional && branch_fused_) {
-            a_.test(x86::r8b, x86::r8b);
-            a_.jz(not_taken);
-        } else if (conditional) {
-            load_guest_flags();
+        if (conditional) {
+            have_host_flags(insn.opcode & 0xf);
             a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
         }
+        const Owed kept = owed();
         const int32_t disp = int32_t(uint32_t(next_offset + insn.ops[0].imm));
         entry_rip_plus(x86::eax, disp);
         if (insn.opsize == 2) a_.movzx(x86::eax, x86::ax);
@@ -1559,6 +1666,7 @@ private:
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
         a_.bind(not_taken);
+        set_owed(kept);
         if (conditional) {
             store_rip(next_offset);
             leave_to(targets.retired, targets.not_taken);
@@ -1572,6 +1680,7 @@ private:
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
         if (stack_pointer == kRsp && stack_run_ && stack_run_->base == kRsp && in_stack_run(push ? -4 : 0, 4, push))
             return;
+        release_eflags();
         check_esp_settled(stack_pointer == kRsp);
         // (A flat SS, which the entry checked, is a 32-bit stack.)
         if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
@@ -1596,12 +1705,13 @@ private:
         add_to_esp(delta);
     }
     void add_to_esp(int32_t delta) {
+        release_eflags();
         if (!cached(kRsp)) {
             a_.add(gpr_slot(kRsp, 4), Imm(delta));
             return;
         }
         a_.add(host_reg(kRsp).r32(), Imm(delta));
-        a_.mov(gpr_slot(kRsp, 4), host_reg(kRsp).r32());
+        mark_dirty(kRsp);
     }
 
     void emit_push(const DecodedInsn& insn, const Label& slow) {
@@ -1679,7 +1789,7 @@ private:
         check_in_cs_limit(slow);
         adjust_esp(int32_t(4 + release));
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
-        sync_flags();
+        sync_state();
         retire(retired);
         jump_through_cache();
     }
@@ -1718,7 +1828,7 @@ private:
             a_.mov(x86::eax, x86::dword_ptr(x86::rsp));
         }
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
-        sync_flags();
+        sync_state();
         retire(retired);
         jump_through_cache();
     }
@@ -1743,7 +1853,7 @@ private:
         default: a_.div(x86::r8d); break;
         }
         store_edx_eax();
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // XCHG of two registers, or of a register and memory (through the
@@ -1774,6 +1884,7 @@ private:
     void emit_rdtsc(const Label& slow) {
         a_.test(x86::dword_ptr(kState, kCr4Offset), Imm(int32_t(cr4::TSD)));
         a_.jnz(slow);
+        write_back_all();
         a_.mov(x86::rdi, kCpu);
         a_.call(Imm(reinterpret_cast<uint64_t>(&jit_read_tsc)));
         reload_cached();
@@ -1810,7 +1921,7 @@ private:
         mov_from(sized(x86::rax, size), gpr_src(kRax, size));
         a_.cmpxchg(host_mem(size), sized(x86::rdx, size));
         store_reg(gpr_operand(kRax, size), x86::rax);
-        if (store_flags) capture_flags(flags::ARITH);
+        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // FNSTSW AX: the status word as the FPU keeps it (TOP included), unless
@@ -1924,7 +2035,7 @@ private:
     // instructions, then either a chainable jump (target_phys known) or the
     // plain exit.
     void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
-        sync_flags();
+        sync_state();
         retire(retired);
         if (!target_phys || !last_exit_) {
             jump_to_stored_eip();
@@ -1943,11 +2054,13 @@ private:
     void emit_unary(const DecodedInsn& insn, bool store_flags, const Label& slow = Label()) {
         const Operand& dst = insn.ops[0];
         const bool mem = dst.kind == OpKind::kMem;
-        const x86::Gp d = sized(x86::rax, dst.size);
+        // A 32-bit register with a host copy is operated on in place.
+        const bool in_place = is_cached_dword(dst);
+        const x86::Gp d = in_place ? host_reg(dst.reg).r32() : sized(x86::rax, dst.size);
         if (mem) {
             mem_address(insn, dst, true, slow);
             a_.mov(d, host_mem(dst.size));
-        } else {
+        } else if (!in_place) {
             mov_from(d, reg_src(dst));
         }
         switch (insn.mnemonic) {
@@ -1956,11 +2069,10 @@ private:
         case ZYDIS_MNEMONIC_NEG: a_.neg(d); break;
         default: a_.not_(d); break;
         }
-        fused_setcc();
         if (mem) a_.mov(host_mem(dst.size), d);
+        else if (in_place) mark_dirty(dst.reg);
         else store_reg(dst, x86::rax);
-        const uint32_t w = flags_written(insn, Form::kUnary);
-        if (store_flags && w) capture_flags(w);
+        if (const uint32_t w = flags_written(insn, Form::kUnary)) wrote_flags(w, store_flags);
     }
 
     void emit_lea(const DecodedInsn& insn) {
@@ -1983,8 +2095,9 @@ private:
     const uint8_t** last_exit_;
     ChainHooks hooks_;
     Translator::SharedRoutines routines_;
-    std::optional<unsigned> fuse_cc_;
-    bool branch_fused_ = false;
+    uint32_t deferred_ = 0, host_valid_ = 0;  // (Owed)
+    uint8_t dirty_ = 0;                       // (Owed)
+    bool wrote_flags_ = false;                // by the instruction being emitted
     EntryState assumed_;
     bool assumptions_hold_ = true;
     // Host registers that hold copies of guest registers (caller-saved:
@@ -2400,16 +2513,6 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
         // (An ADD/SUB ESP the run defers does not read ESP.)
         if (in_run)
             e.set_stack_delta(run_delta[i], run_reads_esp[i] && !defers_esp_adjust(insn, forms[i], store_flags[i]));
-        // A flag writer right before a Jcc that tests only flags it writes:
-        // the branch decides on the host's flags (a memory form's slow
-        // path sets the same byte from the step's flags).
-        const bool fusable = forms[i] == Form::kAlu || forms[i] == Form::kUnary || forms[i] == Form::kAluLoad ||
-                             forms[i] == Form::kAluMem || forms[i] == Form::kUnaryMem;
-        if (i + 1 < n && fusable && forms[i + 1] == Form::kBranch &&
-            list[i + 1]->mnemonic != ZYDIS_MNEMONIC_JMP) {
-            const unsigned cc = list[i + 1]->opcode & 0xf;
-            if ((flags_tested(cc) & ~flags_written(insn, forms[i])) == 0) e.fuse_next(cc);
-        }
         if (want_listing) {
             char hex[48] = {0};
             for (unsigned k = 0; k < insn.length && k < 15 && offset + k < nbytes; k++)

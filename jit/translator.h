@@ -8,7 +8,9 @@
 // was entered at (blocks are keyed by physical address, so the same code
 // serves every virtual alias and CS base: EIP-relative values are computed
 // from it). Up to five guest registers read often in a block have copies
-// in host registers (write-through, reloaded after every call).
+// in host registers: written back to CpuState only before what reads it
+// there (a call, a slow path's helper step, an exit), reloaded after
+// every call.
 //
 // A block with inline memory accesses is translated for the CPL, paging
 // mode and flat segments of its first run; its entry checks them once and
@@ -40,12 +42,16 @@
 //
 // Guest flags live in a host register (r13) while a block runs, and in
 // CpuState::rflags outside it: stored before every helper call and exit,
-// reloaded after a helper. An inline instruction that writes flags
-// captures them (from the host's own EFLAGS) only when a later reader
-// could see them: a flag-liveness pass over the block skips the capture
-// when the next writer overwrites them all first, and skips computing
-// them at all for shifts and IMUL whose flags are dead. Helpers and the
-// block's exit read every flag.
+// reloaded after a helper. An inline instruction computes them with the
+// host's own instruction and leaves them in the host's EFLAGS; they are
+// captured into r13 only when code that clobbers EFLAGS or reads r13
+// comes (an access's TLB check, a call, an exit), and not at all when
+// the next writer overwrites them first with only EFLAGS-neutral code
+// between (MOV, LEA, accesses inside a stack run). A Jcc, SETcc, CMOVcc
+// or ADC whose flags are still in EFLAGS tests them there. A flag-liveness
+// pass over the block says which flags a later reader could see, and
+// skips computing them at all for shifts and IMUL whose flags are dead.
+// Helpers and the block's exit read every flag.
 #pragma once
 #include <cstddef>
 #include <cstdint>

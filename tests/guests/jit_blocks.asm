@@ -502,6 +502,13 @@ pm_main:
   call lea_after_pushes                 ; LEA reads ESP after two pushes
   lea edx, [esi - 4]
   ASSERT32 eax, edx
+  mov ecx, 5
+  mov edx, 5
+  call flags_past_run                   ; a CMP's ZF tested after its run ended
+  ASSERT32 eax, 1
+  mov edx, 6
+  call flags_past_run
+  ASSERT32 eax, 0
   push esi                              ; the argument
   call ebp_frame                        ; a frame reached through EBP
   add esp, 4
@@ -680,6 +687,22 @@ ebp_frame:
   leave
   ret
 .nothing:
+  ret
+
+; Group 17: EAX = 1 when ECX = EDX, else 0; EBX kept. The CMP's ZF is
+; tested after the stack run that holds the read after it has ended: the
+; JIT leaves it in the host's EFLAGS across the read inside the run, and
+; the run's ordinary copy (a frame across STK_EDGE), whose read checks the
+; TLB, must put it back there before it joins.
+flags_past_run:
+  push ebx
+  mov ebx, esp
+  cmp ecx, edx
+  mov eax, [esp + 4]                    ; the return address: in the run
+  mov esp, ebx                          ; ends the run
+  setz al
+  movzx eax, al
+  pop ebx
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
