@@ -1210,7 +1210,6 @@ private:
         if (stack_run_ && is_frame_operand(insn, m, stack_run_->base) &&
             in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write))
             return;
-        release_eflags();
         effective_address(insn, m);
         mem_access(m.seg, m.size, write, slow);
     }
@@ -1349,8 +1348,8 @@ private:
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as
-    // Cpu::set_reg does; narrower writes keep the rest. Host flags are
-    // kept (the caller may capture them after).
+    // Cpu::set_reg does; narrower writes keep the rest. EFLAGS are kept
+    // (flags computed before may stay there).
     void store_reg(const Operand& dst, const x86::Gp& value64) {
         if (dst.size == 4 && dst.reg_class == RegClass::kGpr) {
             store_gpr32(dst.reg, value64);
