@@ -339,8 +339,8 @@ inline const DecodedBlock* Cpu::lookup_block() {
     const DecodeMode mode = !s.protected_mode() || s.v86_mode() ? DecodeMode::kReal16
                             : cs.big()                          ? DecodeMode::kProt32
                                                                 : DecodeMode::kProt16;
-    const FetchCache::Stamp stamp{s.cpl, mode, bus_.memory.a20(), blocks_->generation()};
-    if (const DecodedBlock* b = fetch_cache_->find(uint32_t(linear), stamp, tlb_.generations())) [[likely]]
+    const FetchCache::Stamp stamp{s.cpl, mode, bus_.memory.a20(), bool(s.cr0 & cr0::PG), blocks_->generation()};
+    if (const DecodedBlock* b = fetch_cache_->find(uint32_t(linear), stamp, tlb_)) [[likely]]
         return b;
     return lookup_block_slow(linear, mode, stamp);
 }
@@ -354,8 +354,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     const BlockKey key{phys.value, mode};
     if (const DecodedBlock* b = blocks_->find(key)) {
         if (b->last_page == b->first_page) [[likely]] {
-            fetch_cache_->insert(uint32_t(linear), stamp, tlb_.generations(), tlb_.generation_index(linear, phys.page()),
-                                 b);
+            fetch_cache_->insert(uint32_t(linear), stamp, b);
             return b;
         }
         // An instruction that crosses into the next page: its bytes there
@@ -364,14 +363,17 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
         GuestPhys next;
         uint32_t error;
         if (try_translate(GuestVirt(next_linear), AccessKind::kExecute, s.cpl < 3, &next, &error) &&
-            next.page() == b->last_page)
+            next.page() == b->last_page) {
+            fetch_cache_->insert(uint32_t(linear), stamp, b);
             return b;
+        }
         blocks_->code_page_written(b->first_page);  // retire it and decode again
     }
     const DecodedBlock* inserted = decode_block(linear, phys, mode);
     // The insertion may have retired a block (a new generation).
-    fetch_cache_->insert(uint32_t(linear), FetchCache::Stamp{stamp.cpl, mode, stamp.a20, blocks_->generation()},
-                         tlb_.generations(), tlb_.generation_index(linear, phys.page()), inserted);
+    FetchCache::Stamp now = stamp;
+    now.block_generation = blocks_->generation();
+    fetch_cache_->insert(uint32_t(linear), now, inserted);
     return inserted;
 }
 

@@ -1,20 +1,21 @@
 // The interpreter's way from a linear EIP to its decoded block without a
-// TLB lookup or a hash probe (QEMU's tb_jmp_cache, for the interpreter's
+// page walk or a hash probe (QEMU's tb_jmp_cache, for the interpreter's
 // dispatch loop; the JIT has its own in generated code).
 //
 // An entry holds while everything its lookup depended on is unchanged: the
-// TLB generation of its page (Tlb::generations(): every flush bumps it, CR3
-// loads only for a page not mapped global), the block cache's generation
-// (every retired block bumps it, so a freed block is never returned), the
-// privilege level (page permissions differ), the decode mode and the A20
-// gate. Blocks with an instruction that crosses into a second page are
-// never entered here: the mapping of their second page is checked on every
-// lookup.
+// TLB's translation of its page, for fetches at this privilege, to the
+// block's physical page (Tlb::fetches_from(): a flush drops it, CR3 loads
+// only for a page not mapped global), the block cache's generation (every
+// retired block bumps it, so a freed block is never returned), the
+// privilege level, the decode mode, paging on or off and the A20 gate.
+// A block with an instruction that crosses into the next page holds while
+// that page's translation is its last page too.
 #pragma once
 #include <array>
 #include <cstdint>
 
 #include "cpu/decoded_block.h"
+#include "mmu/tlb.h"
 
 namespace nomad86 {
 
@@ -23,6 +24,7 @@ struct FetchCacheStamp {
     uint8_t cpl;
     DecodeMode mode;
     bool a20;
+    bool paging;
     uint64_t block_generation;
     bool operator==(const FetchCacheStamp&) const = default;
 };
@@ -31,27 +33,24 @@ class FetchCache {
 public:
     using Stamp = FetchCacheStamp;
 
-    // `tlb_generations`: Tlb::generations().
-    const DecodedBlock* find(uint32_t linear, const Stamp& stamp, const uint32_t* tlb_generations) const {
+    const DecodedBlock* find(uint32_t linear, const Stamp& stamp, const Tlb& tlb) const {
         const Entry& e = entries_[index(linear)];
-        if (e.block && e.linear == linear && e.tlb_generation == tlb_generations[e.generation_index] &&
-            e.stamp == stamp) [[likely]]
-            return e.block;
-        return nullptr;
+        if (!(e.block && e.linear == linear && e.stamp == stamp)) return nullptr;
+        if (!stamp.paging) return e.block;
+        const bool user = stamp.cpl == 3;
+        if (!tlb.fetches_from(linear, user, e.block->first_page)) return nullptr;
+        if (e.block->last_page != e.block->first_page &&
+            !tlb.fetches_from(uint64_t(linear) + kPageSize, user, e.block->last_page))
+            return nullptr;
+        return e.block;
     }
-    // `generation_index`: Tlb::generation_index() of the block's page.
-    void insert(uint32_t linear, const Stamp& stamp, const uint32_t* tlb_generations, unsigned generation_index,
-                const DecodedBlock* block) {
-        if (block->first_page != block->last_page) return;
-        entries_[index(linear)] =
-            Entry{linear, tlb_generations[generation_index], uint8_t(generation_index), stamp, block};
+    void insert(uint32_t linear, const Stamp& stamp, const DecodedBlock* block) {
+        entries_[index(linear)] = Entry{linear, stamp, block};
     }
 
 private:
     struct Entry {
         uint32_t linear = 0;
-        uint32_t tlb_generation = 0;
-        uint8_t generation_index = 0;
         Stamp stamp{};
         const DecodedBlock* block = nullptr;
     };

@@ -46,26 +46,31 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     // Only 32-bit code's returns look entries up (and stay in their CS), so
     // only its blocks go in: a block of another mode at the same linear
     // address (reached after an interrupt) must not be found there.
-    if (!block.host_code || !(cpu_.s.cr0 & cr0::PG) || block.key.mode != DecodeMode::kProt32) return;
+    if (!block.host_code || block.key.mode != DecodeMode::kProt32) return;
     const uint32_t linear = uint32_t(cpu_.linear_pc());
-    const int32_t slot = int32_t(jump_cache_index(linear));
-    JumpCacheEntry& e = jump_cache_[size_t(slot)];
-    if (e.block && e.block != &block) static_cast<const DecodedBlock*>(e.block)->jump_cache_slot = -1;
+    // The way that holds this address already, else an empty one, else
+    // each in turn (entries never move: a block names the one slot it
+    // clears when freed).
+    const int32_t set = int32_t(jump_cache_set(linear) * kJumpCacheWays);
+    int32_t slot = set + int32_t(jump_cache_fills_++ % kJumpCacheWays);
+    for (int32_t way = int32_t(kJumpCacheWays); way-- > 0;) {
+        const JumpCacheEntry& w = jump_cache_[size_t(set + way)];
+        if (w.cpl == JumpCacheEntry::kNoCpl || w.linear == linear) slot = set + way;
+    }
+    // The block an entry replaces keeps naming the slot: clearing it then
+    // only drops another block's entry.
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)
         jump_cache_[size_t(block.jump_cache_slot)] = JumpCacheEntry{};
-    const uint16_t fast_delta = uint16_t(block.fast_entry - block.chain_entry);
-    // A block whose last instruction runs into a second page depends on
-    // that page's mapping too, which only the plain generation covers.
-    const unsigned generation_index =
-        block.first_page == block.last_page ? cpu_.tlb().generation_index(linear, block.first_page) : 0;
-    e = JumpCacheEntry{linear,
-                       cpu_.tlb().generations()[generation_index],
-                       uint8_t(cpu_.s.cpl),
-                       uint8_t(generation_index),
-                       fast_delta,
-                       block.fast_entry_needs,
-                       static_cast<const uint8_t*>(block.host_code) + block.chain_entry,
-                       &block};
+    JumpCacheEntry& e = jump_cache_[size_t(slot)];
+    e = JumpCacheEntry{};
+    e.linear = linear;
+    e.phys_page = uint32_t(block.first_page);
+    e.next_phys_page = uint32_t(block.last_page);
+    e.cpl = uint8_t(cpu_.s.cpl);
+    e.two_pages = block.last_page != block.first_page;
+    e.fast_delta = uint16_t(block.fast_entry - block.chain_entry);
+    e.needs = block.fast_entry_needs;
+    e.code = static_cast<const uint8_t*>(block.host_code) + block.chain_entry;
     block.jump_cache_slot = slot;
 }
 

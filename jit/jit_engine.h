@@ -101,7 +101,8 @@ private:
     // a jump cache lookup that missed.
     const uint8_t* last_exit_ = nullptr;
     bool jump_cache_missed_ = false;
-    std::array<JumpCacheEntry, kJumpCacheEntries> jump_cache_{};
+    alignas(64) std::array<JumpCacheEntry, kJumpCacheEntries> jump_cache_{};  // (a set per cache line)
+    uint32_t jump_cache_fills_ = 0;  // picks the way a fill replaces in a full set
     // Fills the jump cache entry for `block` at CS:EIP.
     void fill_jump_cache(const DecodedBlock& block);
     ChainHooks hooks();

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstddef>
 #include <cstdio>
+#include <functional>
 #include <type_traits>
 #include <optional>
 #include <vector>
@@ -77,14 +78,24 @@ void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { m
 // they survive helper calls).
 const x86::Gp kState = x86::rbx;
 const x86::Gp kCpu = x86::rbp;
-const x86::Gp kRamBase = x86::r14;    // host address of guest-physical 0
-const x86::Gp kPageFlags = x86::r15;  // PhysicalMemory's page flag bytes
 // The guest's RFLAGS while generated code runs: loaded on entry, stored to
 // CpuState before every helper call and every exit, reloaded after a
 // helper. Kept in a register, a flag write is a few register operations
 // instead of two read-modify-writes of CpuState that every later flag
 // writer would wait for.
 const x86::Gp kFlags = x86::r13;
+// EIP at the current block's entry: the base of every EIP the block
+// computes.
+const x86::Gp kEntryRip = x86::r14;
+// The CPU's step counter while generated code runs (Cpu::step_counter()
+// is stale then): stored for each helper call and on the way out to the
+// dispatcher, reloaded after the call.
+const x86::Gp kSteps = x86::r15;
+// A chained jump or a jump-cache hit enters the next block with these
+// three current: kFlags equal to CpuState's RFLAGS, kEntryRip to its RIP
+// (the target's EIP), kSteps. So a chain of small blocks carries its EIP,
+// flags and step count in registers: none of them makes a trip through
+// memory (a store and its reload, some 5 cycles each) per block.
 // The host address of the current memory access (scratch: no call comes
 // between the fast path and the access but the journal's, which saves it).
 const x86::Gp kHost = x86::r11;
@@ -587,12 +598,31 @@ struct ExitTargets {
     std::optional<uint64_t> taken, not_taken;
 };
 
+// What of an EntryState a jump cache lookup depends on, as a key of
+// Translator::jump_lookup_routine(), and back.
+uint32_t jump_lookup_key(const EntryState& s) {
+    if (!s.known) return 0;
+    return 1u | (s.checked ? 2u : 0) | (s.paging ? 4u : 0) | (uint32_t(s.cpl & 3) << 3) | (uint32_t(s.flat_segments) << 8);
+}
+EntryState entry_state_of_key(uint32_t key) {
+    EntryState s;
+    s.known = key & 1;
+    s.checked = key & 2;
+    s.paging = key & 4;
+    s.cpl = uint8_t((key >> 3) & 3);
+    s.flat_segments = uint8_t(key >> 8);
+    return s;
+}
+
 class BlockEmitter {
 public:
+    // `jump_lookup`: Translator::jump_lookup_routine() (null: the jump
+    // cache lookups are emitted in place).
     BlockEmitter(x86::Assembler& a, Cpu& cpu, RuntimeCounters& counters, uint64_t ip_mask, bool journal_stores,
-                 const ChainHooks& hooks, const Translator::SharedRoutines& routines)
+                 const ChainHooks& hooks, const Translator::SharedRoutines& routines,
+                 std::function<const void*(uint32_t)> jump_lookup = {})
         : a_(a), cpu_(cpu), counters_(counters), ip_mask_(ip_mask), journal_stores_(journal_stores),
-          last_exit_(hooks.last_exit), hooks_(hooks), routines_(routines),
+          last_exit_(hooks.last_exit), hooks_(hooks), routines_(routines), jump_lookup_(std::move(jump_lookup)),
           ram_(cpu.memory().fast_path_view()) {}
 
     bool failed() const { return emitter_failed_; }
@@ -654,20 +684,17 @@ public:
     // it lies inside CS (the interpreter checks each instruction's end).
     void prologue(unsigned insns, uint32_t bytes, const EntryState& assumed) {
         assumed_ = assumed;
-        a_.push(kState);
-        a_.push(kCpu);
-        a_.push(x86::r12);
-        a_.push(x86::r13);
-        a_.push(kRamBase);
-        a_.push(kPageFlags);
-        // The frame: a scratch slot at [rsp], the EIP the block was entered
-        // at at [rsp+8], a stack run's host base at [rsp+16], and 16-byte
-        // alignment at helper calls. Chained blocks share it.
+        for (const x86::Gp& r : kSavedRegs) a_.push(r);
+        // The frame: a scratch slot at [rsp], a stack run's host base at
+        // [rsp+16], and 16-byte alignment at helper calls. Chained blocks
+        // share it.
         a_.sub(x86::rsp, kFrameBytes);
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
-        a_.mov(kRamBase, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
-        a_.mov(kPageFlags, Imm(reinterpret_cast<uint64_t>(ram_.page_flags)));
+        // What a chained jump brings in registers (see kSteps).
+        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+        a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
+        a_.mov(kSteps, in_cpu(cpu_.step_counter(), 8));
         epilogue_ = a_.newLabel();
         done_ = a_.newLabel();
         bail_ = a_.newLabel();
@@ -678,8 +705,7 @@ public:
         // that established them skips: CS (flat: it holds any block),
         const int32_t cs = kSegOffset + int32_t(kCs * sizeof(SegmentCache));
         if (!assumed.known) {
-            a_.mov(x86::rax, x86::qword_ptr(kState, kRipOffset));
-            a_.add(x86::rax, Imm(int32_t(bytes - 1)));
+            a_.lea(x86::rax, x86::ptr(kEntryRip, int32_t(bytes - 1)));
             a_.mov(x86::ecx, x86::dword_ptr(kState, cs + kSegLimit));
             a_.cmp(x86::rax, x86::rcx);
             a_.ja(bail_);
@@ -696,15 +722,11 @@ public:
         // The checks every entry makes: no events pending, the block fits
         // the run's step budget.
         a_.bind(fast_entry_);
-        a_.mov(x86::rax, x86::qword_ptr(kState, kRipOffset));
-        a_.mov(entry_rip(), x86::rax);
         a_.cmp(in_cpu(cpu_.events_pending_flag(), 1), Imm(0));
         a_.jne(bail_);
-        a_.mov(x86::rax, in_cpu(cpu_.step_counter(), 8));
-        a_.add(x86::rax, Imm(insns));
+        a_.lea(x86::rax, x86::ptr(kSteps, int32_t(insns)));
         a_.cmp(x86::rax, in_cpu(cpu_.run_end_counter(), 8));
         a_.ja(bail_);
-        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
         reload_cached();
     }
 
@@ -763,13 +785,9 @@ public:
     // follows in this block.
     void forget_assumptions() { assumptions_hold_ = false; }
 
-    // EIP at the block's entry, in the frame.
-    static x86::Mem entry_rip() { return x86::qword_ptr(x86::rsp, 8); }
-    // dst = that EIP + offset (a 32-bit dst wraps it), flags untouched.
-    void entry_rip_plus(const x86::Gp& dst, int32_t offset) {
-        a_.mov(dst.r64(), entry_rip());
-        a_.lea(dst, x86::ptr(dst.r64(), offset));
-    }
+    // dst = EIP at the block's entry + offset (a 32-bit dst wraps it),
+    // flags untouched.
+    void entry_rip_plus(const x86::Gp& dst, int32_t offset) { a_.lea(dst, x86::ptr(kEntryRip, offset)); }
 
     // The flags and the registers into CpuState, before anything outside
     // the block reads them (the dispatcher, the next block's entry).
@@ -779,10 +797,14 @@ public:
         a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
     }
 
-    // s.rip = (entry + offset) & ip_mask
-    void store_rip(uint32_t offset) {
+    // rax = (entry + offset) & ip_mask
+    void rip_in_rax(uint32_t offset) {
         entry_rip_plus(x86::eax, int32_t(offset));
         if (ip_mask_ == 0xffff) a_.movzx(x86::eax, x86::ax);
+    }
+    // s.rip = the same (and rax)
+    void store_rip(uint32_t offset) {
+        rip_in_rax(offset);
         a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
     }
 
@@ -932,7 +954,6 @@ public:
         a_.j(x86::CondCode((insn.opcode & 0xf) ^ 1), not_taken);
         const Owed kept = owed();
         entry_rip_plus(x86::eax, int32_t(uint32_t(next_offset + insn.ops[0].imm)));
-        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
         a_.bind(not_taken);
         set_owed(kept);
@@ -942,22 +963,29 @@ public:
     // inline (a helper set it already).
     // `mode_kept`: the block's last instruction cannot have changed CS or
     // the paging mode, so the jump cache may find the next block.
+    // Translator::jump_lookup_routine()'s code: jump_through_cache() for
+    // a block whose entry established entry_state_of_key(key), and the
+    // way out to the dispatcher when it misses.
+    void jump_lookup_routine(uint32_t key) {
+        assumed_ = entry_state_of_key(key);
+        assumptions_hold_ = true;
+        jump_lookup_ = {};
+        done_ = a_.newLabel();
+        jump_through_cache();
+        a_.bind(done_);
+        a_.xor_(x86::eax, x86::eax);
+        emit_epilogue();
+    }
+
     void finish(uint32_t end_offset, bool rip_current, unsigned inline_total, bool mode_kept) {
         if (!rip_current) store_rip(end_offset);
         sync_state();
         retire(inline_total);
-        if (mode_kept) jump_to_stored_eip();
+        if (mode_kept) jump_to_stored_eip(!rip_current);
         a_.bind(done_);
         a_.xor_(x86::eax, x86::eax);
         a_.bind(epilogue_);
-        a_.add(x86::rsp, kFrameBytes);
-        a_.pop(kPageFlags);
-        a_.pop(kRamBase);
-        a_.pop(x86::r13);
-        a_.pop(x86::r12);
-        a_.pop(kCpu);
-        a_.pop(kState);
-        a_.ret();
+        emit_epilogue();
         // The stack runs' ordinary copies, for when their check fails: the
         // code the instructions would have had without the run (the
         // assumptions held at its start and nothing in it drops them).
@@ -1155,6 +1183,15 @@ private:
         return exits_.back().second;
     }
 
+    // Back to the dispatcher, eax its result: the frame every block and
+    // the routines they jump to share (prologue()).
+    void emit_epilogue() {
+        a_.mov(in_cpu(cpu_.step_counter(), 8), kSteps);
+        a_.add(x86::rsp, kFrameBytes);
+        for (size_t k = kSavedRegs.size(); k-- > 0;) a_.pop(kSavedRegs[k]);
+        a_.ret();
+    }
+
     // A field of the Cpu object, addressed from kCpu (its layout is the
     // compiler's, but the offset of a member of this object is fixed).
     x86::Mem in_cpu(const void* field, unsigned size) const {
@@ -1162,10 +1199,9 @@ private:
         return x86::ptr(kCpu, int32_t(off), size);
     }
 
-    void retire(unsigned n, bool take_back = false) {
-        if (n == 0) return;
-        if (take_back) a_.sub(in_cpu(cpu_.step_counter(), 8), n);
-        else a_.add(in_cpu(cpu_.step_counter(), 8), n);
+    // (LEA: EFLAGS are kept.)
+    void retire(unsigned n) {
+        if (n) a_.lea(kSteps, x86::ptr(kSteps, int32_t(n)));
     }
 
     // The effective address of a memory operand (its offset in the
@@ -1320,12 +1356,14 @@ private:
         a_.cmp(x86::rax, Imm(int64_t(ram_.pages)));
         a_.jae(slow);
         const uint32_t refuse = write ? (PhysicalMemory::kNotRam | PhysicalMemory::kCodePage) : PhysicalMemory::kNotRam;
-        a_.test(x86::byte_ptr(kPageFlags, x86::rax), Imm(refuse));
+        a_.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(ram_.page_flags)));
+        a_.test(x86::byte_ptr(x86::rcx, x86::rax), Imm(refuse));
         a_.jnz(slow);
-        if (write) a_.or_(x86::byte_ptr(kPageFlags, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
+        if (write) a_.or_(x86::byte_ptr(x86::rcx, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
+        a_.mov(kHost, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
         if (linear_is_phys && !(write && journal_stores_)) {
             // (edx is the physical address itself, zero-extended.)
-            a_.lea(kHost, x86::ptr(kRamBase, x86::rdx));
+            a_.add(kHost, x86::rdx);
             return;
         }
         a_.shl(x86::rax, Imm(kPageShift));
@@ -1343,8 +1381,9 @@ private:
             a_.pop(x86::rax);
             a_.pop(x86::rax);
             reload_cached();
+            a_.mov(kHost, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
         }
-        a_.lea(kHost, x86::ptr(kRamBase, x86::rax));
+        a_.add(kHost, x86::rax);
     }
 
     // A 4-byte register write zeroes bits 32-63 of the slot, as
@@ -1662,12 +1701,11 @@ private:
         entry_rip_plus(x86::eax, disp);
         if (insn.opsize == 2) a_.movzx(x86::eax, x86::ax);
         check_in_cs_limit(slow);
-        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
         a_.bind(not_taken);
         set_owed(kept);
         if (conditional) {
-            store_rip(next_offset);
+            rip_in_rax(next_offset);
             leave_to(targets.retired, targets.not_taken);
         }
     }
@@ -1771,7 +1809,6 @@ private:
         a_.mov(host_mem(4), x86::eax);
         adjust_esp(-4);
         entry_rip_plus(x86::eax, disp);
-        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         leave_to(targets.retired, targets.taken);
     }
 
@@ -1954,41 +1991,43 @@ private:
     }
 
     // EIP (in eax and stored) known only now: the jump cache's entry for
-    // CS.base + EIP, if it is for its page's TLB generation and this CPL (paging on),
-    // else the dispatcher, which fills the entry.
+    // CS.base + EIP, if it is for this CPL and the page still translates
+    // to its block's, else the dispatcher, which fills the entry.
     void jump_through_cache() {
         if (!hooks_.jump_cache) {
             a_.jmp(done_);
             return;
         }
+        if (jump_lookup_) {
+            // The shared copy for what this block's entry established (the
+            // dispatcher if it cannot be built).
+            const void* routine = jump_lookup_(jump_lookup_key(assumptions_hold_ ? assumed_ : EntryState{}));
+            if (routine) a_.jmp(Imm(reinterpret_cast<uint64_t>(routine)));
+            else a_.jmp(done_);
+            return;
+        }
         Label miss = a_.newLabel();
+        a_.mov(kEntryRip.r32(), x86::eax);  // (what the target's entry expects)
         // What this block's entry checked need not be looked at again:
-        // paging on, CS flat, the CPL.
+        // the paging mode, CS flat, the CPL.
         const bool known = assumptions_hold_ && assumed_.known;
         const bool checked = known && assumed_.checked;
-        if (checked && !assumed_.paging) {
-            a_.jmp(miss);
-        } else if (!checked) {
-            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
-            a_.jz(miss);
-        }
         a_.mov(x86::ecx, x86::eax);
         if (!known)
             a_.add(x86::ecx, x86::dword_ptr(kState, kSegOffset + int32_t(kCs * sizeof(SegmentCache)) + kSegBase));
-        a_.mov(x86::edx, x86::ecx);  // jump_cache_index(), times the entry size
-        a_.shr(x86::edx, Imm(12));
-        a_.xor_(x86::edx, x86::ecx);
-        a_.and_(x86::edx, Imm(kJumpCacheEntries - 1));
-        a_.shl(x86::edx, Imm(5));
+        static_assert(kJumpCacheWays == 2 && sizeof(JumpCacheEntry) == 32);
+        a_.imul(x86::edx, x86::ecx, Imm(int32_t(kJumpCacheHashFactor)));  // jump_cache_set(), times the set size
+        a_.shr(x86::edx, Imm(32 - kJumpCacheSetBits));
+        a_.shl(x86::edx, Imm(6));
         a_.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache)));
         a_.add(x86::r8, x86::rdx);
+        Label way_found = a_.newLabel();
+        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, linear))), x86::ecx);
+        a_.je(way_found);
+        a_.add(x86::r8, Imm(int32_t(sizeof(JumpCacheEntry))));
         a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, linear))), x86::ecx);
         a_.jne(miss);
-        // The generation the entry's page depends on (Tlb::generations()).
-        a_.movzx(x86::eax, x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, generation_index))));
-        a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 2, in_cpu(cpu_.tlb().generations(), 0).offset()));
-        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, tlb_generation))), x86::eax);
-        a_.jne(miss);
+        a_.bind(way_found);
         if (checked) {
             a_.cmp(x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), Imm(assumed_.cpl));
         } else {
@@ -1996,6 +2035,34 @@ private:
             a_.cmp(x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, cpl))), x86::al);
         }
         a_.jne(miss);
+        // The page's translation is the block's page. Paging off: the same
+        // number (an address that A20 wraps never matches, and misses).
+        a_.shr(x86::ecx, Imm(kPageShift));
+        Label identity = a_.newLabel();
+        if (!checked) {
+            a_.test(x86::dword_ptr(kState, kCr0Offset), Imm(int32_t(cr0::PG)));
+            a_.jz(identity);
+        }
+        if (!checked || assumed_.paging) fetched_page(miss, !checked);
+        a_.bind(identity);
+        a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, phys_page))), x86::ecx);
+        a_.jne(miss);
+        // A block that runs into the next page: that page's too (only where
+        // this block's entry established the paging mode and the CPL).
+        Label one_page = a_.newLabel();
+        a_.cmp(x86::byte_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, two_pages))), Imm(0));
+        a_.je(one_page);
+        if (!checked) {
+            a_.jmp(miss);
+        } else {
+            a_.mov(x86::ecx, x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, linear))));
+            a_.add(x86::ecx, Imm(int32_t(kPageSize)));  // (wraps at 4 GiB)
+            a_.shr(x86::ecx, Imm(kPageShift));
+            if (assumed_.paging) fetched_page(miss, false);
+            a_.cmp(x86::dword_ptr(x86::r8, int32_t(offsetof(JumpCacheEntry, next_phys_page))), x86::ecx);
+            a_.jne(miss);
+        }
+        a_.bind(one_page);
         a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(hooks_.jump_cache_hits)));
         a_.add(x86::qword_ptr(x86::rax), Imm(1));
         if (assumptions_hold_ && assumed_.known) {
@@ -2017,29 +2084,66 @@ private:
         a_.jmp(done_);
     }
 
-    // EIP is stored and the mode stays (no far transfer, no mode change):
-    // a 32-bit block goes on through the jump cache (a target on another
-    // page, the instruction after a near indirect JMP or CALL run as a
-    // helper) instead of returning to the dispatcher for every such exit.
-    void jump_to_stored_eip() {
+    // ecx = a linear page number -> the physical page either way of the
+    // TLB lets this CPL fetch from there (Tlb::fetches_from()), else
+    // `miss`. The CPL is the block's or, with `cpl_in_eax`, eax. (At a
+    // block's end: everything but kState, kCpu and what the next block
+    // takes in registers is free.)
+    void fetched_page(const Label& miss, bool cpl_in_eax) {
+        const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(AccessKind::kExecute, false)) +
+                            (!cpl_in_eax && assumed_.cpl == 3 ? 4 : 0);
+        a_.mov(x86::edx, x86::ecx);
+        a_.and_(x86::edx, Imm(Tlb::kEntries - 1));
+        a_.shl(x86::edx, Imm(6));  // * Tlb::kEntryBytes
+        x86::Gp tags = x86::rdx;
+        if (cpl_in_eax) {
+            a_.cmp(x86::al, Imm(3));
+            a_.sete(x86::al);
+            a_.lea(x86::rsi, x86::ptr(x86::rdx, x86::rax, 2));  // the user tag one slot on
+            tags = x86::rsi;
+        }
+        const int32_t first = in_cpu(cpu_.tlb().entries_data(), 0).offset();
+        const int32_t second = in_cpu(cpu_.tlb().second_way_data(), 0).offset();
+        const int32_t phys = int32_t(Tlb::kPhysPageOffset);
+        Label in_second = a_.newLabel(), found = a_.newLabel();
+        a_.cmp(x86::dword_ptr(kCpu, tags, 0, first + tag), x86::ecx);
+        a_.jne(in_second);
+        a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rdx, 0, first + phys));
+        a_.jmp(found);
+        a_.bind(in_second);
+        a_.cmp(x86::dword_ptr(kCpu, tags, 0, second + tag), x86::ecx);
+        a_.jne(miss);
+        a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rdx, 0, second + phys));
+        a_.bind(found);
+    }
+
+    // EIP is stored (`in_rax`: and in rax) and the mode stays (no far
+    // transfer, no mode change): a 32-bit block goes on through the jump
+    // cache (a target on another page, the instruction after a near
+    // indirect JMP or CALL run as a helper) instead of returning to the
+    // dispatcher for every such exit.
+    void jump_to_stored_eip(bool in_rax) {
         if (!hooks_.jump_cache || ip_mask_ != 0xffffffffull) {
             a_.jmp(done_);
             return;
         }
-        a_.mov(x86::eax, x86::dword_ptr(kState, kRipOffset));
+        if (!in_rax) a_.mov(x86::eax, x86::dword_ptr(kState, kRipOffset));
         jump_through_cache();
     }
 
-    // Ends the block with EIP already stored: retires the block's inline
-    // instructions, then either a chainable jump (target_phys known) or the
+    // Ends the block with the next EIP in rax: stores it, retires the
+    // block's inline instructions, then either a chainable jump
+    // (target_phys known: the next block's EIP goes in kEntryRip) or the
     // plain exit.
     void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
+        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
         sync_state();
         retire(retired);
         if (!target_phys || !last_exit_) {
-            jump_to_stored_eip();
+            jump_to_stored_eip(true);
             return;
         }
+        a_.mov(kEntryRip, x86::rax);
         Label site = a_.newLabel(), stub = a_.newLabel();
         a_.bind(site);
         a_.long_().jmp(stub);  // rel32, so that it can be patched
@@ -2094,6 +2198,7 @@ private:
     const uint8_t** last_exit_;
     ChainHooks hooks_;
     Translator::SharedRoutines routines_;
+    std::function<const void*(uint32_t)> jump_lookup_;
     uint32_t deferred_ = 0, host_valid_ = 0;  // (Owed)
     uint8_t dirty_ = 0;                       // (Owed)
     bool wrote_flags_ = false;                // by the instruction being emitted
@@ -2103,6 +2208,9 @@ private:
     // reloaded after every call), and which guest register each holds.
     static constexpr std::array<x86::Gp, 5> kCacheRegs{x86::rsi, x86::rdi, x86::r9, x86::r10, x86::r12};
     static constexpr int32_t kFrameBytes = 24;
+    // The callee-saved registers generated code uses, pushed in this order
+    // below the frame.
+    static constexpr std::array<x86::Gp, 6> kSavedRegs{kState, kCpu, x86::r12, x86::r13, kEntryRip, kSteps};
     std::array<int8_t, 8> cache_of_{-1, -1, -1, -1, -1, -1, -1, -1};
     PhysicalMemory::FastPathView ram_;
     Label epilogue_, done_, bail_, chain_entry_, fast_entry_;
@@ -2323,6 +2431,20 @@ const void* Translator::add_routine(CodeHolder& code) {
     return fn;
 }
 
+const void* Translator::jump_lookup_routine(uint32_t key) {
+    if (auto it = jump_lookups_.find(key); it != jump_lookups_.end()) return it->second;
+    CodeHolder code;
+    code.init(runtime_.environment());
+    ErrorRecorder errors;
+    code.setErrorHandler(&errors);
+    x86::Assembler a(&code);
+    BlockEmitter e(a, cpu_, counters_, 0xffffffffull, journal_stores_, hooks_, routines_);
+    e.jump_lookup_routine(key);
+    const void* fn = errors.failed ? nullptr : add_routine(code);
+    if (fn) jump_lookups_[key] = fn;
+    return fn;
+}
+
 const void* Translator::build_refill_routine(bool write, bool user) {
     // Called from the middle of an inline access, where any caller-saved
     // register may hold a live value: all of them but rax are kept. The
@@ -2348,12 +2470,16 @@ const void* Translator::build_refill_routine(bool write, bool user) {
 }
 
 const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps_entry_state) {
-    // rsi = the instruction (the caller's); the guest's flags go to
-    // CpuState and come back from it, as around every call.
+    // rsi = the instruction (the caller's); the guest's flags and the
+    // step counter go to CpuState and the Cpu and come back from them, as
+    // around every call.
     CodeHolder code;
     code.init(runtime_.environment());
     x86::Assembler a(&code);
+    const ptrdiff_t steps = reinterpret_cast<const char*>(cpu_.step_counter()) - reinterpret_cast<const char*>(&cpu_);
+    const x86::Mem step_counter = x86::qword_ptr(kCpu, int32_t(steps));
     a.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+    a.mov(step_counter, kSteps);
     a.mov(x86::rdi, kCpu);
     a.mov(x86::edx, Imm(ip16 ? 0xffffu : 0xffffffffu));
     a.mov(x86::rcx, Imm(reinterpret_cast<uint64_t>(&counters_)));
@@ -2361,12 +2487,12 @@ const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps
     a.call(Imm(reinterpret_cast<uint64_t>(keeps_entry_state ? &jit_step<true> : &jit_step<false>)));
     a.add(x86::rsp, 8);
     a.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+    a.mov(kSteps, step_counter);
     if (take_back) {
         Label done = a.newLabel();
         a.test(x86::al, x86::al);
         a.jz(done);
-        const ptrdiff_t steps = reinterpret_cast<const char*>(cpu_.step_counter()) - reinterpret_cast<const char*>(&cpu_);
-        a.sub(x86::qword_ptr(kCpu, int32_t(steps)), 1);
+        a.sub(kSteps, 1);
         a.bind(done);
     }
     a.ret();
@@ -2433,7 +2559,8 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
             return out;
         }
     }
-    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_, routines_);
+    BlockEmitter e(a, cpu_, counters_, ip_mask, journal_stores_, hooks_, routines_,
+                   [this](uint32_t key) { return jump_lookup_routine(key); });
     uint32_t block_bytes = 0;
     for (const DecodedInsn* insn : list) block_bytes += insn->length;
     // The entry state this block is translated for (it is about to run in

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include <array>
+#include <map>
 
 #include <Zydis/Zydis.h>
 #include <asmjit/x86.h>
@@ -175,6 +176,12 @@ public:
         std::array<const void*, 4> refill{};
         std::array<const void*, 8> step{};
     };
+    // The jump cache lookup (and, when it misses, the way out to the
+    // dispatcher) that the end of a block whose entry established `key`
+    // (jump_lookup_key()) jumps to with the next EIP in eax: one copy per
+    // distinct key, built on first use, instead of one per block exit.
+    // nullptr if it cannot be built.
+    const void* jump_lookup_routine(uint32_t key);
 
 private:
     const void* build_refill_routine(bool write, bool user);
@@ -185,6 +192,7 @@ private:
     Cpu& cpu_;
     asmjit::JitRuntime& runtime_;
     SharedRoutines routines_;
+    std::map<uint32_t, const void*> jump_lookups_;  // jump_lookup_routine()'s
     RuntimeCounters& counters_;
     bool journal_stores_;
     ChainHooks hooks_;

@@ -68,23 +68,23 @@ public:
     uint64_t fills() const { return fills_; }
     // Second-way hits so far (`info jit`).
     uint64_t promotions() const { return promotions_; }
-    // Anything cached by linear address beside the TLB (the JIT's jump
-    // cache, the interpreter's fetch cache) is valid only while the
-    // generation it was made under is unchanged. generations()[0] is
-    // bumped by every flush; generations()[1] by all but CR3 loads, and is
-    // the one for what was reached through a global page's translation,
-    // which a CR3 load keeps (CR4.PGE): the kernel's code stays cached
-    // across the guest's process switches.
-    const uint32_t* generations() const { return generations_.data(); }
-    // 1 when the first way maps the page of `linear` to physical page
-    // `phys_page` through a global translation, else 0: the index into
-    // generations() that a cache entry made for code found there depends
-    // on. (The physical page must be the one the entry's code came from: the
-    // TLB may hold a later walk of a since-changed mapping.)
-    unsigned generation_index(uint64_t linear, uint64_t phys_page) const {
+    // Whether either way lets this privilege fetch code from the page of
+    // `linear` and maps it to physical page `phys_page` (nothing moves
+    // between the ways: a code page that shares a set with a hot data page
+    // must not evict it on every jump). What is cached
+    // by linear address beside the TLB (the interpreter's fetch cache, the
+    // JIT's jump cache, which makes the same test in generated code) holds
+    // exactly while this does: a flush or INVLPG drops the translation, a
+    // later walk of a changed mapping names another page. So a CR3 load
+    // costs such a cache one walk per page, not one lookup per block, and
+    // global pages (the kernel's code) stay cached across the guest's
+    // process switches as they stay in the TLB.
+    bool fetches_from(uint64_t linear, bool user, uint64_t phys_page) const {
         const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
+        const unsigned tag = tag_index(AccessKind::kExecute, user);
         const Entry& e = entries_[vpn & (kEntries - 1)];
-        return e.vpn == vpn && e.global && e.phys_page == phys_page ? 1 : 0;
+        const Entry& second = second_way_[vpn & (kEntries - 1)];
+        return (e.tag[tag] == vpn && e.phys_page == phys_page) || (second.tag[tag] == vpn && second.phys_page == phys_page);
     }
 
     void flush_all();
@@ -134,6 +134,9 @@ public:
     // fast writes, the tags at kRamReadTagOffset / kRamWriteTagOffset + 4 *
     // user and the linear-to-host addend at kHostAddendOffset.
     const void* entries_data() const { return entries_.data(); }
+    // The second way's entries, laid out alike (Tlb::fetches_from() reads
+    // both ways inline too).
+    const void* second_way_data() const { return second_way_.data(); }
     static constexpr size_t kEntryBytes = sizeof(Entry);
     static constexpr size_t kTagsOffset = offsetof(Entry, tag);
     static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
@@ -165,7 +168,6 @@ private:
     unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
     uint64_t fills_ = 0;
     uint64_t promotions_ = 0;
-    std::array<uint32_t, 2> generations_{};  // see generations()
 };
 
 }  // namespace nomad86

@@ -1,6 +1,7 @@
 ; paging: 2-level 32-bit paging with an identity map and an alias, #PF
 ; error codes and CR2, CR0.WP, INVLPG, then PAE paging with 2 MiB pages
-; (SDM Vol. 3A, chapter 4).
+; (SDM Vol. 3A, chapter 4); code whose page is remapped under the caches
+; that find it by linear address.
 ;
 ; Memory: page directory 0x200000, identity page table for 0-4 MiB at
 ; 0x201000, page table for 0x400000-0x7fffff at 0x202000 (0x400000 ->
@@ -17,6 +18,45 @@ PAE_PD  equ 0x204000
 CR0_PG  equ 0x80000000
 CR0_WP  equ 0x10000
 CR4_PAE equ 0x20
+
+; Calls the function at %1 300 times from a loop, adding each EAX to ESI;
+; before the 201st call runs %2 (a macro that remaps its page), then
+; checks the sum against %3. (The remapping block ends with a jump: the
+; call after it is in a block the JIT entered with its state checked,
+; which looks the target up in generated code.)
+%macro REMAP_LOOP 3
+  mov ecx, 300
+  xor esi, esi
+%%loop:
+  cmp ecx, 100
+  jne %%call
+  %2
+  jmp %%call
+%%call:
+  mov edx, %1
+  call edx
+  add esi, eax
+  loop %%loop
+  ASSERT32 esi, %3
+%endmacro
+%macro REMAP_BY_INVLPG 0
+  mov dword [PT1 + 12], 0x303003        ; 0x403000 -> 0x303000
+  invlpg [0x403000]
+%endmacro
+%macro REMAP_BY_CR3 0
+  mov dword [PT1 + 12], 0x302003        ; back to 0x302000
+  mov eax, cr3
+  mov cr3, eax
+%endmacro
+%macro REMAP_THEN_READ 0
+  mov dword [PT1 + 12], 0x303003        ; -> 0x303000
+  invlpg [0x403000]
+  mov eax, [0x403000]
+%endmacro
+%macro REMAP_SECOND_PAGE 0
+  mov dword [PT1 + 20], 0x306003        ; 0x405000 -> 0x306000
+  invlpg [0x405000]
+%endmacro
 
 CODE16
 start:
@@ -86,7 +126,39 @@ pm_main:
   invlpg [0x400000]
   ASSERT32 dword [0x400010], 0xcafe
 
-  GROUP 5, "PAE paging with 2 MiB pages"
+  ; Code reached through a return or an indirect call is found by linear
+  ; address in caches beside the TLB (the interpreter's fetch cache, the
+  ; JIT's jump cache): they must follow the TLB. A function at 0x403000
+  ; (mov eax, N; ret) is called from a hot loop, so the JIT has it cached,
+  ; and its page is remapped part way through.
+  GROUP 5, "a remapped code page: INVLPG, CR3 reload, a data access's walk"
+  mov dword [0x302000], 0x000001b8      ; 0x302000: mov eax, 1; ret
+  mov word [0x302004], 0xc300
+  mov dword [0x303000], 0x000002b8      ; 0x303000: mov eax, 2; ret
+  mov word [0x303004], 0xc300
+  mov dword [PT1 + 12], 0x302003        ; 0x403000 -> 0x302000
+  invlpg [0x403000]
+  REMAP_LOOP 0x403000, REMAP_BY_INVLPG, 200 * 1 + 100 * 2
+  REMAP_LOOP 0x403000, REMAP_BY_CR3, 200 * 2 + 100 * 1
+  ; The walk of a data read puts the new mapping in the TLB before the
+  ; call: a cache that checked only that the TLB still has the page runs
+  ; the old page's code.
+  REMAP_LOOP 0x403000, REMAP_THEN_READ, 200 * 1 + 100 * 2
+
+  ; A function whose first instruction runs into the next page (mov eax,
+  ; imm32 at 0x404ffe: two bytes on 0x404000, the rest and the ret on
+  ; 0x405000): remapping only the second page changes what it returns.
+  GROUP 6, "a remapped second page under code that runs into it"
+  mov word [0x304ffe], 0x01b8           ; mov eax, 0x00000001 | b << 8
+  mov dword [0x305000], 0xc3000000      ; b = 0
+  mov dword [0x306000], 0xc3000001      ; b = 1
+  mov dword [PT1 + 16], 0x304003        ; 0x404000 -> 0x304000
+  mov dword [PT1 + 20], 0x305003        ; 0x405000 -> 0x305000
+  invlpg [0x404000]
+  invlpg [0x405000]
+  REMAP_LOOP 0x404ffe, REMAP_SECOND_PAGE, 200 * 1 + 100 * 0x101
+
+  GROUP 7, "PAE paging with 2 MiB pages"
   mov eax, cr0
   and eax, ~CR0_PG
   mov cr0, eax
@@ -119,13 +191,13 @@ pm_main:
   EXPECT_EXC 14, .r5
 .f5:
   mov eax, [0x600004]
-  FAIL 5, "no #PF in PAE mode"
+  FAIL 7, "no #PF in PAE mode"
 .r5:
   CHECK_EXC 14, 0, .f5, SEL_CODE32
   mov eax, cr2
   ASSERT32 eax, 0x600004
 
-  GROUP 6, "paging off again"
+  GROUP 8, "paging off again"
   mov eax, cr0
   and eax, ~CR0_PG
   mov cr0, eax

@@ -462,7 +462,7 @@ TEST_CASE("paging: after INVLPG the same linear EIP runs the newly mapped page (
     }
 }
 
-TEST_CASE("paging: a CR3 reload re-walks the fetch cache's code on non-global pages and keeps global ones") {
+TEST_CASE("paging: the fetch cache follows the TLB: a CR3 reload re-walks code on non-global pages and keeps global ones") {
     PagingRig p;
     p.r.s.cr4 |= cr4::PGE;
     p.poke_code(0x30000, {0xb8, 0x01, 0x00, 0x00, 0x00});  // mov eax, 1
@@ -479,21 +479,26 @@ TEST_CASE("paging: a CR3 reload re-walks the fetch cache's code on non-global pa
     CHECK(run_at(0x405000) == 1);
     CHECK(run_at(0x409000) == 3);
     Tlb& tlb = p.r.cpu.tlb();
-    CHECK(tlb.generation_index(0x405000, 0x30) == 1);
-    CHECK(tlb.generation_index(0x405000, 0x31) == 0);  // not the page the TLB maps it to
-    CHECK(tlb.generation_index(0x409000, 0x33) == 0);
+    CHECK(tlb.fetches_from(0x405000, false, 0x30));
+    CHECK(!tlb.fetches_from(0x405000, false, 0x31));  // not the page the TLB maps it to
+    CHECK(tlb.fetches_from(0x409000, false, 0x33));
     p.pte(5, 0x31000 | 7 | 0x100);
     p.pte(9, 0x34000 | 7);
-    const uint32_t any = tlb.generations()[0], global = tlb.generations()[1];
     tlb.flush_non_global();
-    CHECK(tlb.generations()[0] != any);
-    CHECK(tlb.generations()[1] == global);
+    CHECK(!tlb.fetches_from(0x409000, false, 0x33));
+    CHECK(tlb.fetches_from(0x405000, false, 0x30));
     CHECK(run_at(0x409000) == 4);  // walked again
     CHECK(run_at(0x405000) == 1);  // the global translation stays, as in a hardware TLB
-    // INVLPG of the global page changes both generations: the new mapping runs.
+    // INVLPG of the global page: the new mapping runs.
     tlb.flush_page(0x405000);
-    CHECK(tlb.generations()[1] != global);
     CHECK(run_at(0x405000) == 2);
+    // A data access walks the page's new mapping into the TLB before the
+    // next fetch: the cached block of the old page must not run.
+    p.pte(9, 0x33000 | 7);
+    tlb.flush_page(0x409000);
+    CHECK(p.phys(0x409000) == 0x33000);
+    CHECK(tlb.fetches_from(0x409000, false, 0x33));
+    CHECK(run_at(0x409000) == 3);
 }
 
 TEST_CASE("paging: code a supervisor ran from a supervisor page faults when user mode fetches it") {
