@@ -65,7 +65,12 @@ public:
     // MachineControl
     void request_reset() override { reset_requested_ = true; cpu_->request_stop(); }
     void request_exit(int status) override;
-    void set_a20(bool enabled) override { memory_.set_a20(enabled); }
+    // (The TLB holds identity translations for the JIT while paging is
+    // off, made with the A20 mask of their time.)
+    void set_a20(bool enabled) override {
+        if (enabled != memory_.a20()) cpu_->tlb().flush_all();
+        memory_.set_a20(enabled);
+    }
     bool a20() const override { return memory_.a20(); }
 
     bool exit_requested() const { return exit_requested_; }

@@ -173,10 +173,21 @@ bool Cpu::try_translate(GuestVirt addr, AccessKind kind, bool supervisor, GuestP
 }
 
 uintptr_t Cpu::refill_tlb_for_jit(uint32_t linear, uint32_t last_vpn, bool write, bool user) {
-    if (!(s.cr0 & cr0::PG) || (linear >> kPageShift) != last_vpn) return 0;
+    if ((linear >> kPageShift) != last_vpn) return 0;
     const AccessKind kind = write ? AccessKind::kWrite : AccessKind::kRead;
     GuestPhys phys;
-    if (!tlb_.lookup(linear, kind, user, &phys)) {
+    if (!(s.cr0 & cr0::PG)) {
+        // Paging off: the identity (with the A20 mask), entered in the TLB
+        // like a walk's result so that the JIT's accesses take the same
+        // one-compare path as with paging on. (CR0.PG changes and A20
+        // toggles flush the TLB.)
+        WalkResult identity;
+        identity.ok = identity.user = identity.writable = identity.dirty = true;
+        identity.phys = GuestPhys(linear & bus_.memory.a20_mask());
+        identity.page_size = kPageSize;
+        fill_tlb(linear, identity);
+        phys = identity.phys;
+    } else if (!tlb_.lookup(linear, kind, user, &phys)) {
         const uint64_t invalidations = blocks_->invalidations();
         const WalkResult w = walk_page_tables(paging_regs(), linear, kind, user, bus_.memory);
         if (!w.ok) return 0;  // the interpreter raises the #PF

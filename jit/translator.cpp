@@ -637,8 +637,7 @@ public:
     // Returns false, and emits nothing, where the block's assumptions do
     // not cover it: the run is then emitted the ordinary way.
     bool begin_stack_run(unsigned base, int32_t lo, uint32_t len, bool write) {
-        if (!assumptions_hold_ || !assumed_.paging || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_)
-            return false;
+        if (!assumptions_hold_ || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_) return false;
         a_.comment("stack run: one check for the accesses below");
         release_eflags();
         cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}, {}, {}});
@@ -712,7 +711,11 @@ public:
         }
         // then CPL, paging and the flat data segments: every bit the block
         // needs is set in the executor's summary of the state now.
-        const uint32_t needs = (assumed.known ? kEntryCsFlat : 0) | (assumed.checked ? entry_needs(assumed) : 0);
+        // (entry_bits(), not entry_needs(): a block that runs into a second
+        // page has its CS limit checked above, not `known`, and its inline
+        // accesses' assumptions still hold whenever these bits do. With
+        // entry_needs() it asked for every bit, and never ran.)
+        const uint32_t needs = (assumed.known ? kEntryCsFlat : 0) | (assumed.checked ? entry_bits(assumed) : 0);
         if (needs) {
             a_.mov(x86::eax, in_cpu(cpu_.executor_mode_bits(), 4));
             a_.not_(x86::eax);
@@ -1007,8 +1010,16 @@ public:
         }
         // First-way TLB misses: the refill routine preserves every register
         // but rax, the addend it returns (0: the instruction's slow path).
+        // An access (or a stack run's stretch) that crosses a page, edx's
+        // first to ecx's last, is declined at once without the call: a hot
+        // frame that straddles a page under the guest's stack
+        // randomisation would otherwise call on every pass.
         for (const TlbRefill& r : refills_) {
             a_.bind(r.miss);
+            a_.mov(x86::eax, x86::edx);
+            a_.shr(x86::eax, Imm(kPageShift));
+            a_.cmp(x86::eax, x86::ecx);
+            a_.jne(r.slow);
             a_.call(Imm(reinterpret_cast<uint64_t>(r.routine)));
             a_.test(x86::rax, x86::rax);
             a_.jz(r.slow);
@@ -1272,7 +1283,10 @@ private:
         // also crosses a page, which the checks below send to `slow`.)
         const AccessKind kind = write ? AccessKind::kWrite : AccessKind::kRead;
         Label have_page = a_.newLabel();
-        if (assumed && assumed_.paging) {
+        // (Paging off: the TLB holds identity translations for this path,
+        // Cpu::refill_tlb_for_jit(); only -accel jit,verify=on's stores
+        // still take the page-flags way below.)
+        if (assumed && (assumed_.paging || !(write && journal_stores_))) {
             // The TLB entry of the access's first page, whose tag for this
             // kind and the block's CPL must equal the VPN of its last byte:
             // an access that crosses a page never matches (the entry's tag

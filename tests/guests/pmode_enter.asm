@@ -129,7 +129,32 @@ pm_main:
   mov es, ax
 
 ; ---------------------------------------------------------------------------
-  GROUP 4, "back to real mode"
+  ; With paging off the JIT's accesses go through identity translations in
+  ; the TLB, made with the A20 mask of their time: masking A20 (port 0x92)
+  ; under a hot loop must reach the loop's reads at once.
+  GROUP 4, "A20 masked under a hot loop (paging off)"
+  mov dword [0x000FF8], 0x11111111
+  mov dword [0x100FF8], 0x22222222
+  xor esi, esi
+  mov ecx, 200
+.a20_loop:
+  cmp ecx, 100
+  jne .a20_read
+  in al, 0x92
+  and al, ~2
+  out 0x92, al                          ; A20 masked: 0x100FF8 is 0xFF8
+  jmp .a20_read                         ; (the read in a block of its own)
+.a20_read:
+  add esi, [0x100FF8]
+  loop .a20_loop
+  in al, 0x92
+  or al, 2
+  out 0x92, al
+  ASSERT32 esi, (100 * 0x22222222 + 100 * 0x11111111) & 0xFFFFFFFF
+  ASSERT32 dword [0x100FF8], 0x22222222
+
+; ---------------------------------------------------------------------------
+  GROUP 5, "back to real mode"
   LEAVE_PMODE rm_back
 
 CODE32
