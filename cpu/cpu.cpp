@@ -365,7 +365,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     const BlockKey key{phys.value, mode};
     if (const DecodedBlock* b = blocks_->find(key)) {
         if (b->last_page == b->first_page) [[likely]] {
-            fetch_cache_->insert(uint32_t(linear), stamp, b);
+            fetch_cache_->insert(uint32_t(linear), stamp, b, tlb_);
             return b;
         }
         // An instruction that crosses into the next page: its bytes there
@@ -375,7 +375,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
         uint32_t error;
         if (try_translate(GuestVirt(next_linear), AccessKind::kExecute, s.cpl < 3, &next, &error) &&
             next.page() == b->last_page) {
-            fetch_cache_->insert(uint32_t(linear), stamp, b);
+            fetch_cache_->insert(uint32_t(linear), stamp, b, tlb_);
             return b;
         }
         blocks_->code_page_written(b->first_page);  // retire it and decode again
@@ -384,7 +384,7 @@ const DecodedBlock* Cpu::lookup_block_slow(uint64_t linear, DecodeMode mode, con
     // The insertion may have retired a block (a new generation).
     FetchCache::Stamp now = stamp;
     now.block_generation = blocks_->generation();
-    fetch_cache_->insert(uint32_t(linear), now, inserted);
+    fetch_cache_->insert(uint32_t(linear), now, inserted, tlb_);
     return inserted;
 }
 

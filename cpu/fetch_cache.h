@@ -33,24 +33,30 @@ class FetchCache {
 public:
     using Stamp = FetchCacheStamp;
 
-    const DecodedBlock* find(uint32_t linear, const Stamp& stamp, const Tlb& tlb) const {
-        const Entry& e = entries_[index(linear)];
+    // (Found valid after a flush, an entry is good again until the next:
+    // the common case, no flush since, costs no TLB probe.)
+    const DecodedBlock* find(uint32_t linear, const Stamp& stamp, const Tlb& tlb) {
+        Entry& e = entries_[index(linear)];
         if (!(e.block && e.linear == linear && e.stamp == stamp)) return nullptr;
-        if (!stamp.paging) return e.block;
+        if (!stamp.paging || e.tlb_flushes == tlb.flushes()) [[likely]]
+            return e.block;
         const bool user = stamp.cpl == 3;
         if (!tlb.fetches_from(linear, user, e.block->first_page)) return nullptr;
         if (e.block->last_page != e.block->first_page &&
             !tlb.fetches_from(uint64_t(linear) + kPageSize, user, e.block->last_page))
             return nullptr;
+        e.tlb_flushes = tlb.flushes();
         return e.block;
     }
-    void insert(uint32_t linear, const Stamp& stamp, const DecodedBlock* block) {
-        entries_[index(linear)] = Entry{linear, stamp, block};
+    // `block` was found through the TLB just now.
+    void insert(uint32_t linear, const Stamp& stamp, const DecodedBlock* block, const Tlb& tlb) {
+        entries_[index(linear)] = Entry{linear, tlb.flushes(), stamp, block};
     }
 
 private:
     struct Entry {
         uint32_t linear = 0;
+        uint32_t tlb_flushes = 0;  // Tlb::flushes() when it was last found valid
         Stamp stamp{};
         const DecodedBlock* block = nullptr;
     };

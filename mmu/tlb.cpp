@@ -70,18 +70,21 @@ void Tlb::revoke_all_fast_writes() {
 }
 
 void Tlb::flush_all() {
+    flushes_++;
     for_each_entry(clear);
     large_entries_ = 0;
     fast_write_entries_ = 0;
 }
 
 void Tlb::flush_non_global() {
+    flushes_++;
     for_each_entry([](Entry& e) {
         if (!e.global) clear(e);
     });
 }
 
 void Tlb::flush_page(uint64_t linear) {
+    flushes_++;
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     for (Entry* e : {&entries_[vpn & (kEntries - 1)], &second_way_[vpn & (kEntries - 1)]})
         if (e->vpn == vpn) clear(*e);

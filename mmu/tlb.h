@@ -68,6 +68,9 @@ public:
     uint64_t fills() const { return fills_; }
     // Second-way hits so far (`info jit`).
     uint64_t promotions() const { return promotions_; }
+    // Flushes and INVLPGs so far: what is cached beside the TLB and was
+    // valid at a count holds while it is unchanged (see fetches_from()).
+    uint32_t flushes() const { return flushes_; }
     // Whether either way lets this privilege fetch code from the page of
     // `linear` and maps it to physical page `phys_page` (nothing moves
     // between the ways: a code page that shares a set with a hot data page
@@ -168,6 +171,7 @@ private:
     unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
     uint64_t fills_ = 0;
     uint64_t promotions_ = 0;
+    uint32_t flushes_ = 0;
 };
 
 }  // namespace nomad86
