@@ -48,15 +48,19 @@ void JitEngine::fill_jump_cache(const DecodedBlock& block) {
     // address (reached after an interrupt) must not be found there.
     if (!block.host_code || block.key.mode != DecodeMode::kProt32) return;
     const uint32_t linear = uint32_t(cpu_.linear_pc());
-    // The way that holds this address already, else an empty one, else
-    // each in turn (entries never move: a block names the one slot it
-    // clears when freed).
+    // The way that holds this address already (a lookup takes the first
+    // way whose address matches: one address never has two), else an
+    // empty one, else each in turn (entries never move: a block names the
+    // one slot it clears when freed).
     const int32_t set = int32_t(jump_cache_set(linear) * kJumpCacheWays);
-    int32_t slot = set + int32_t(jump_cache_fills_++ % kJumpCacheWays);
-    for (int32_t way = int32_t(kJumpCacheWays); way-- > 0;) {
-        const JumpCacheEntry& w = jump_cache_[size_t(set + way)];
-        if (w.cpl == JumpCacheEntry::kNoCpl || w.linear == linear) slot = set + way;
-    }
+    int32_t slot = -1;
+    for (int32_t way = 0; way < int32_t(kJumpCacheWays) && slot < 0; way++)
+        if (jump_cache_[size_t(set + way)].cpl != JumpCacheEntry::kNoCpl &&
+            jump_cache_[size_t(set + way)].linear == linear)
+            slot = set + way;
+    for (int32_t way = 0; way < int32_t(kJumpCacheWays) && slot < 0; way++)
+        if (jump_cache_[size_t(set + way)].cpl == JumpCacheEntry::kNoCpl) slot = set + way;
+    if (slot < 0) slot = set + int32_t(jump_cache_fills_++ % kJumpCacheWays);
     // The block an entry replaces keeps naming the slot: clearing it then
     // only drops another block's entry.
     if (block.jump_cache_slot >= 0 && block.jump_cache_slot != slot)

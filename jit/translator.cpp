@@ -962,10 +962,6 @@ public:
         set_owed(kept);
     }
 
-    // Falls off the end: EIP after the last instruction when that one was
-    // inline (a helper set it already).
-    // `mode_kept`: the block's last instruction cannot have changed CS or
-    // the paging mode, so the jump cache may find the next block.
     // Translator::jump_lookup_routine()'s code: jump_through_cache() for
     // a block whose entry established entry_state_of_key(key), and the
     // way out to the dispatcher when it misses.
@@ -979,6 +975,11 @@ public:
         a_.xor_(x86::eax, x86::eax);
         emit_epilogue();
     }
+
+    // Falls off the end: EIP after the last instruction when that one was
+    // inline (a helper set it already).
+    // `mode_kept`: the block's last instruction cannot have changed CS or
+    // the paging mode, so the jump cache may find the next block.
 
     void finish(uint32_t end_offset, bool rip_current, unsigned inline_total, bool mode_kept) {
         if (!rip_current) store_rip(end_offset);
@@ -1375,11 +1376,6 @@ private:
         a_.jnz(slow);
         if (write) a_.or_(x86::byte_ptr(x86::rcx, x86::rax), Imm(PhysicalMemory::kDirtyMigration));
         a_.mov(kHost, Imm(reinterpret_cast<uint64_t>(ram_.ram)));
-        if (linear_is_phys && !(write && journal_stores_)) {
-            // (edx is the physical address itself, zero-extended.)
-            a_.add(kHost, x86::rdx);
-            return;
-        }
         a_.shl(x86::rax, Imm(kPageShift));
         a_.and_(x86::edx, Imm(kPageSize - 1));
         a_.or_(x86::rax, x86::rdx);

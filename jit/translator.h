@@ -4,10 +4,11 @@
 //
 //     void block(Cpu* cpu, CpuState* s);
 //
-// rbx holds the CpuState, rbp the Cpu; the frame holds the EIP the block
-// was entered at (blocks are keyed by physical address, so the same code
-// serves every virtual alias and CS base: EIP-relative values are computed
-// from it). Up to five guest registers read often in a block have copies
+// rbx holds the CpuState, rbp the Cpu; r14 the EIP the block was entered
+// at (blocks are keyed by physical address, so the same code serves every
+// virtual alias and CS base: EIP-relative values are computed from it),
+// r13 the guest's flags and r15 the step counter, all three carried into
+// the next block by a chained jump. Up to five guest registers read often in a block have copies
 // in host registers: written back to CpuState only before what reads it
 // there (a call, a slow path's helper step, an exit), reloaded after
 // every call.
