@@ -262,6 +262,13 @@ bool passes_flags_through(Form f) {
     return f == Form::kShift || f == Form::kImul || f == Form::kMulAcc || f == Form::kMulAccMem ||
            f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kBitTest || f == Form::kBitTestMem;
 }
+// Those among them whose code before the host instruction leaves EFLAGS
+// alone (only MOVs), so flags of an earlier instruction still in EFLAGS
+// may go in as they are (BlockEmitter::have_all_host_flags): a rotate
+// after an ADD costs no capture and no reload.
+bool takes_host_flags(Form f) {
+    return f == Form::kShift || f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kImul;
+}
 // RCL/RCR: the result depends on CF, so its flags go in whether or not
 // any flag is live afterwards.
 bool reads_carry(const DecodedInsn& insn) {
@@ -849,7 +856,7 @@ public:
         // after it (translate()), nor then any capture owed from before.)
         const bool all_dead = passes_flags_through(form) && !store_flags && !reads_carry(insn) && !has_slow_path(form);
         if (!keeps && all_dead) deferred_ = host_valid_ = 0;
-        else if (!keeps) release_eflags();
+        else if (!keeps && !(store_flags && takes_host_flags(form))) release_eflags();
         wrote_flags_ = false;
         switch (form) {
         case Form::kNop: break;
@@ -1539,6 +1546,14 @@ private:
         wrote_flags(flags::ARITH, store_flags);
     }
 
+    // A flag-passing instruction about to take the guest's flags in from
+    // the host's EFLAGS: loaded from kFlags unless EFLAGS hold them all
+    // already (the flags of a previous instruction, whose capture stays
+    // owed: the instruction's own flags then include it).
+    void have_all_host_flags() {
+        if ((host_valid_ & flags::ARITH) != flags::ARITH) load_guest_flags();
+    }
+
     // The guest's arithmetic flags into the host's EFLAGS without POPF
     // (slow, and it would load TF/AC/DF): SAHF takes SF ZF AF PF CF from
     // AH, and OF comes from an ADD that overflows exactly when it is set.
@@ -1560,7 +1575,7 @@ private:
         const Operand& dst = insn.ops[0];
         const Operand& count = insn.ops[1];
         const x86::Gp d = sized(x86::rdx, dst.size);
-        if (store_flags || reads_carry(insn)) load_guest_flags();
+        if (store_flags || reads_carry(insn)) have_all_host_flags();
         // The count in CL even when it is an immediate, as the interpreter
         // runs it: OF after a multi-bit rotate differs between the forms.
         if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
@@ -1585,7 +1600,7 @@ private:
         const Operand& count = insn.ops[2];
         const x86::Gp d = sized(x86::rdx, dst.size);
         const x86::Gp src = sized(x86::r8, dst.size);
-        if (store_flags) load_guest_flags();
+        if (store_flags) have_all_host_flags();
         if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
         else mov_from(x86::cl, gpr_src(kRcx, 1));
         mov_from(d, reg_src(dst));
@@ -1601,7 +1616,7 @@ private:
     void emit_bit_scan(const DecodedInsn& insn, bool store_flags) {
         const Operand& dst = insn.ops[0];
         const x86::Gp d = sized(x86::rdx, dst.size);
-        if (store_flags) load_guest_flags();
+        if (store_flags) have_all_host_flags();
         mov_from(d, reg_src(dst));
         a_.emit(insn.mnemonic == ZYDIS_MNEMONIC_BSF ? x86::Inst::kIdBsf : x86::Inst::kIdBsr, d,
                 reg_src(insn.ops[1]));
@@ -1676,7 +1691,7 @@ private:
         const Operand& dst = insn.ops[0];
         const x86::Gp d = sized(x86::rdx, dst.size);
         const x86::Gp b = sized(x86::r8, dst.size);
-        if (store_flags) load_guest_flags();
+        if (store_flags) have_all_host_flags();
         // Register to register, the interpreter's form (see emit_shift).
         if (insn.num_ops == 2) {
             mov_from(d, reg_src(dst));

@@ -10,6 +10,8 @@ void Tlb::fill(uint64_t linear, const WalkResult& w, bool cr0_wp, uint8_t* host_
     const uint32_t vpn = uint32_t((linear & 0xffffffffull) >> kPageShift);
     Entry& e = entries_[vpn & (kEntries - 1)];
     Entry& second = second_way_[vpn & (kEntries - 1)];
+    mark(filled_sets_, vpn & (kEntries - 1));
+    if (!w.global) mark(non_global_sets_, vpn & (kEntries - 1));
     // What the first way held moves to the second (a stale entry for this
     // page there goes).
     if (e.vpn != kInvalid && e.vpn != vpn) second = e;
@@ -58,29 +60,31 @@ void Tlb::allow_fast_writes(uint64_t linear, bool user) {
 
 void Tlb::revoke_fast_writes(uint64_t phys_page) {
     if (fast_write_entries_ == 0) return;
-    for_each_entry([&](Entry& e) {
+    for_each_entry(filled_sets_, [&](Entry& e) {
         if (e.phys_page == phys_page) e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid;
     });
 }
 
 void Tlb::revoke_all_fast_writes() {
     if (fast_write_entries_ == 0) return;  // (the verifier opens a journal for every block)
-    for_each_entry([](Entry& e) { e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid; });
+    for_each_entry(filled_sets_, [](Entry& e) { e.ram_write_tag[0] = e.ram_write_tag[1] = kInvalid; });
     fast_write_entries_ = 0;
 }
 
 void Tlb::flush_all() {
     flushes_++;
-    for_each_entry(clear);
+    for_each_entry(filled_sets_, clear);
+    filled_sets_ = non_global_sets_ = SetMask{};
     large_entries_ = 0;
     fast_write_entries_ = 0;
 }
 
 void Tlb::flush_non_global() {
     flushes_++;
-    for_each_entry([](Entry& e) {
+    for_each_entry(non_global_sets_, [](Entry& e) {
         if (!e.global) clear(e);
     });
+    non_global_sets_ = SetMask{};
 }
 
 void Tlb::flush_page(uint64_t linear) {
@@ -89,7 +93,7 @@ void Tlb::flush_page(uint64_t linear) {
     for (Entry* e : {&entries_[vpn & (kEntries - 1)], &second_way_[vpn & (kEntries - 1)]})
         if (e->vpn == vpn) clear(*e);
     if (large_entries_ == 0) return;
-    for_each_entry([&](Entry& l) {
+    for_each_entry(filled_sets_, [&](Entry& l) {
         if (l.large_mask && (l.vpn & ~l.large_mask) == (vpn & ~l.large_mask)) clear(l);
     });
 }

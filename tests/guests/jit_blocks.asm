@@ -5,7 +5,8 @@
 ; instructions before it done, EIP at it), and a jump into the middle of an
 ; instruction; and a superblock (the JIT runs on through a not-taken Jcc into
 ; the blocks after it in one translation): a taken branch leaves it, and a
-; store rewrites one of its later blocks. Every piece runs several times so that under the JIT it runs
+; store rewrites one of its later blocks; flags left in the host's EFLAGS
+; across the instructions that take them in (group 18). Every piece runs several times so that under the JIT it runs
 ; as translated code (a block is translated from its third run); the suite
 ; runs this under -accel interp, jit and jit,verify=on.
 ;
@@ -530,6 +531,31 @@ pm_main:
   ; another register: the pushes before it are in memory and in ESP.
   FAULT_AFTER_PUSHES push_then_fault, 0x403f00, 0x404010, 0x404010
   mov esp, [STK_SAVED]
+
+  GROUP 18, "flags of an ADD, or of the block's entry, pass through shifts"
+  ; The JIT leaves flags in the host's EFLAGS from an ADD into a ROL or
+  ; SHLD after it, which keep some of them, and loads the entry's into a
+  ; shift by a count that masks to zero. Each runs 6 times (translated
+  ; from the third); the flags before each call differ from the right
+  ; answer in ZF.
+  xor ebx, ebx
+.g18:
+  xor edx, edx                          ; ZF = 1 before the call
+  call add_then_rotate
+  ASSERT32 edx, 0x95                    ; SF AF PF of the ADD, CF of the ROL
+  ASSERT32 ecx, 1
+  xor edx, edx
+  call add_then_shld_zero
+  ASSERT32 edx, 0x894                   ; the ADD's OF SF AF PF, all kept
+  ASSERT32 edi, 0x55
+  mov al, 0x80
+  add al, al                            ; CF ZF PF OF
+  call shift_by_zero
+  ASSERT32 edx, 0x845
+  ASSERT32 eax, 0x80
+  inc ebx
+  cmp ebx, 6
+  jb .g18
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -703,6 +729,42 @@ flags_past_run:
   setz al
   movzx eax, al
   pop ebx
+  ret
+
+; Group 18: EDX = CF PF AF ZF SF after ADD 0x7fffffff + 1 (PF AF SF)
+; and ROL 0x10000000 by 4 (CF, 1), ECX = 1.
+add_then_rotate:
+  mov eax, 0x7fffffff
+  mov ecx, 0x10000000
+  add eax, 1
+  rol ecx, 4
+  pushfd
+  pop edx
+  and edx, 0xd5
+  ret
+
+; Group 18: the same ADD, then SHLD by CL = 0 (flags and EDI kept):
+; EDX = OF SF AF PF, EDI = 0x55.
+add_then_shld_zero:
+  mov eax, 0x7fffffff
+  mov edi, 0x55
+  xor ecx, ecx
+  add eax, 1
+  shld edi, eax, cl
+  pushfd
+  pop edx
+  and edx, 0x8d5
+  ret
+
+; Group 18: SHL by CL = 32 (masked to 0) as the block's first flag
+; instruction: EDX = the caller's CF PF ZF SF OF, EAX kept.
+shift_by_zero:
+  mov cl, 32
+  mov eax, 0x80
+  shl eax, cl
+  pushfd
+  pop edx
+  and edx, 0x8d5
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
