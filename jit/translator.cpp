@@ -269,6 +269,19 @@ bool passes_flags_through(Form f) {
 bool takes_host_flags(Form f) {
     return f == Form::kShift || f == Form::kDoubleShift || f == Form::kBitScan || f == Form::kImul;
 }
+// Forms whose code between their memory access and their own flag
+// computation (if any) leaves EFLAGS alone: a capture owed before the
+// access may stay owed across it (BlockEmitter::mem_access).
+bool keeps_owed_flags(Form f) {
+    return f == Form::kLoad || f == Form::kStore || f == Form::kExtendLoad || f == Form::kAluLoad ||
+           f == Form::kAluMem || f == Form::kUnaryMem;
+}
+// BMI2 (SHLX/SHRX, RORX: shifts that leave EFLAGS alone) for the
+// flag-free TLB probe; without it every probe releases the flags first.
+bool host_has_bmi2() {
+    static const bool have = __builtin_cpu_supports("bmi2");
+    return have;
+}
 // RCL/RCR: the result depends on CF, so its flags go in whether or not
 // any flag is live afterwards.
 bool reads_carry(const DecodedInsn& insn) {
@@ -1017,21 +1030,21 @@ public:
             a_.jmp(run.after);
         }
         // First-way TLB misses: the refill routine preserves every register
-        // but rax, the addend it returns (0: the instruction's slow path).
-        // An access (or a stack run's stretch) that crosses a page, edx's
-        // first to ecx's last, is declined at once without the call: a hot
-        // frame that straddles a page under the guest's stack
-        // randomisation would otherwise call on every pass.
+        // but rax, the addend it returns (0: the instruction's slow path),
+        // and EFLAGS, which may hold flags still owed (the way back to the
+        // fast path tests rax without a compare). Before the slow path,
+        // which reads kFlags, the owed flags are captured.
         for (const TlbRefill& r : refills_) {
             a_.bind(r.miss);
-            a_.mov(x86::eax, x86::edx);
-            a_.shr(x86::eax, Imm(kPageShift));
-            a_.cmp(x86::eax, x86::ecx);
-            a_.jne(r.slow);
+            a_.lea(x86::ecx, x86::ptr(x86::rdx, int32_t(r.size - 1)));
             a_.call(Imm(reinterpret_cast<uint64_t>(r.routine)));
-            a_.test(x86::rax, x86::rax);
-            a_.jz(r.slow);
+            a_.mov(x86::rcx, x86::rax);
+            Label declined = a_.newLabel();
+            a_.jecxz(x86::rcx, declined);
             a_.jmp(r.hit);
+            a_.bind(declined);
+            if (r.owed) capture_flags(r.owed);
+            a_.jmp(r.slow);
         }
         // The fast paths' fallbacks: the interpreter runs the instruction.
         // Exits after this point count it among the inline instructions, so
@@ -1089,9 +1102,13 @@ private:
     };
     // An inline access's first-way TLB miss: `routine` may refill the entry
     // and hand back the addend (on to `hit`), else the instruction's `slow`.
+    // `size` is the access's (or the stretch's) length, `owed` the flags
+    // its probe left owed in EFLAGS (captured before the slow path).
     struct TlbRefill {
         Label miss, hit, slow;
         const void* routine;
+        unsigned size;
+        uint32_t owed;
     };
     struct SlowPath {
         Label entry, resume;
@@ -1266,17 +1283,41 @@ private:
             in_stack_run(int32_t(uint32_t(uint64_t(m.disp))), m.size, write))
             return;
         effective_address(insn, m);
-        mem_access(m.seg, m.size, write, slow);
+        mem_access(m.seg, m.size, write, slow, keeps_owed_flags(form_));
     }
 
-    // The same for the offset in edx in segment `seg_index`.
-    void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow) {
-        release_eflags();
+    // The same for the offset in edx in segment `seg_index`. `keep_owed`:
+    // the instruction's code after the access leaves EFLAGS alone until
+    // its own flag computation, so a capture owed may stay owed across a
+    // flag-free probe (below).
+    void mem_access(unsigned seg_index, unsigned size, bool write, const Label& slow, bool keep_owed = false) {
         host_disp_ = 0;
         if (stack_run_) stack_run_->base_in_host = false;  // kHost is this access's now
         const int32_t seg = kSegOffset + int32_t(seg_index * sizeof(SegmentCache));
         const bool assumed = assumptions_hold_;
-        if (!(assumed && (assumed_.flat_segments & (1u << seg_index)))) {
+        const bool flat = assumed && (assumed_.flat_segments & (1u << seg_index));
+        // (Paging off: the TLB holds identity translations for this path,
+        // Cpu::refill_tlb_for_jit(); only -accel jit,verify=on's stores
+        // still take the page-flags way below.)
+        const bool through_tlb = assumed && (assumed_.paging || !(write && journal_stores_));
+        // Plain RAM (for a store: already dirty, no decoded code, see
+        // Tlb::write_host_page) has its own keys, and then linear + addend
+        // is the host byte; anything else takes the slow path, whose store
+        // makes the page qualify. (-accel jit,verify=on: stores go the long
+        // way, which knows the physical address the journal records.)
+        const bool direct = through_tlb && !(write && journal_stores_);
+        const bool user = assumed_.cpl == 3;
+        // A miss asks the refill routine (out of line), which takes the
+        // second way or walks the tables; without one, the slow path.
+        const void* routine = direct ? routines_.refill[(write ? 2 : 0) + (user ? 1 : 0)] : nullptr;
+        // With a capture owed, the probe leaves EFLAGS alone (BMI2's
+        // shifts, a sum instead of a compare, JECXZ): the PUSHFQ and merge
+        // of a capture cost more than the probe itself, and most accesses
+        // follow an ALU instruction whose flags die a few instructions on.
+        // Its miss stub captures them before a slow path.
+        const bool flag_free = keep_owed && flat && routine && deferred_ && host_has_bmi2();
+        if (!flag_free) release_eflags();
+        if (!flat) {
             a_.movzx(x86::eax, x86::word_ptr(kState, seg + kSegAttr));
             a_.and_(x86::eax, Imm(write ? kSegWriteMask : kSegReadMask));
             a_.cmp(x86::eax, Imm(write ? kSegWriteWant : kSegReadWant));
@@ -1291,47 +1332,63 @@ private:
         // also crosses a page, which the checks below send to `slow`.)
         const AccessKind kind = write ? AccessKind::kWrite : AccessKind::kRead;
         Label have_page = a_.newLabel();
-        // (Paging off: the TLB holds identity translations for this path,
-        // Cpu::refill_tlb_for_jit(); only -accel jit,verify=on's stores
-        // still take the page-flags way below.)
-        if (assumed && (assumed_.paging || !(write && journal_stores_))) {
-            // The TLB entry of the access's first page, whose tag for this
-            // kind and the block's CPL must equal the VPN of its last byte:
-            // an access that crosses a page never matches (the entry's tag
-            // has the first page's index bits).
+        if (through_tlb) {
             static_assert(Tlb::kEntryBytes == 64, "the index scaling below is << 6");
+            static_assert(Tlb::kEntries == 1u << 10, "the set is linear bits 12-21");
             const int32_t entries = in_cpu(cpu_.tlb().entries_data(), 0).offset();
-            if (size > 1) a_.lea(x86::ecx, x86::ptr(x86::rdx, int32_t(size - 1)));
-            else a_.mov(x86::ecx, x86::edx);
-            a_.shr(x86::ecx, Imm(kPageShift));
-            a_.mov(x86::eax, x86::edx);
-            a_.shr(x86::eax, Imm(kPageShift - 6));  // the entry's byte offset: index << 6
-            a_.and_(x86::eax, Imm((Tlb::kEntries - 1) << 6));
-            const bool user = assumed_.cpl == 3;
-            // Plain RAM (for a store: already dirty, no decoded code, see
-            // Tlb::write_host_page) has its own tags, and then linear +
-            // addend is the host byte; anything else takes the slow path,
-            // whose store makes the page qualify. (-accel jit,verify=on:
-            // stores go the long way, which knows the physical address the
-            // journal records.)
-            const bool direct = !(write && journal_stores_);
-            const int32_t tag = int32_t(!direct  ? Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, user)
-                                        : write ? Tlb::kRamWriteTagOffset + 4 * (user ? 1 : 0)
-                                                : Tlb::kRamReadTagOffset + 4 * (user ? 1 : 0));
-            a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
+            const int32_t addend = entries + int32_t(Tlb::kHostAddendOffset);
             if (direct) {
-                // A miss asks the refill routine (out of line), which takes
-                // the second way or walks the tables; without one, the slow
-                // path.
-                const void* routine = routines_.refill[(write ? 2 : 0) + (user ? 1 : 0)];
-                const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine};
-                a_.jne(refill.miss);
-                a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kHostAddendOffset)));
+                // The TLB entry of the access's first page, whose key for
+                // this kind and the block's CPL plus the access's last
+                // byte is below 4096 exactly when that byte lies in the
+                // entry's page and the page is plain RAM (Tlb::ram_key()):
+                // an access that crosses a page never matches.
+                const int32_t key = entries + int32_t(write ? Tlb::kRamWriteKeyOffset : Tlb::kRamReadKeyOffset) +
+                                    4 * (user ? 1 : 0);
+                const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine, size,
+                                       flag_free ? deferred_ : 0};
+                if (flag_free) {
+                    a_.mov(x86::ecx, Imm(32 - kPageShift - 10));
+                    a_.shlx(x86::eax, x86::edx, x86::ecx);
+                    a_.mov(x86::ecx, Imm(32 - 10));
+                    a_.shrx(x86::eax, x86::eax, x86::ecx);    // the set
+                    a_.lea(x86::eax, x86::ptr(0, x86::rax, 3));  // * 8, and * 8 again below
+                    a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rax, 3, key));
+                    a_.lea(x86::ecx, x86::ptr(x86::rcx, x86::rdx, 0, int32_t(size - 1)));
+                    // ECX = bits 12-43 of the zero-extended sum: zero on a hit.
+                    a_.rorx(x86::rcx, x86::rcx, Imm(kPageShift));
+                    Label hit = a_.newLabel();
+                    a_.jecxz(x86::ecx, hit);
+                    a_.jmp(refill.miss);
+                    a_.bind(hit);
+                    a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 3, addend));
+                } else {
+                    a_.mov(x86::eax, x86::edx);
+                    a_.shr(x86::eax, Imm(kPageShift - 6));  // the entry's byte offset: set << 6
+                    a_.and_(x86::eax, Imm((Tlb::kEntries - 1) << 6));
+                    a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rax, 0, key));
+                    a_.lea(x86::ecx, x86::ptr(x86::rcx, x86::rdx, 0, int32_t(size - 1)));
+                    a_.shr(x86::ecx, Imm(kPageShift));
+                    a_.jnz(refill.miss);
+                    a_.mov(x86::rax, x86::qword_ptr(kCpu, x86::rax, 0, addend));
+                }
                 a_.bind(refill.hit);
                 a_.lea(kHost, x86::ptr(x86::rax, x86::rdx));
                 if (routine) refills_.push_back(refill);
                 return;
             }
+            // -accel jit,verify=on's stores: the entry's tag for this kind
+            // and privilege must equal the VPN of the last byte (an access
+            // that crosses a page never matches: the tag has the first
+            // page's set bits), and the physical page goes on below.
+            if (size > 1) a_.lea(x86::ecx, x86::ptr(x86::rdx, int32_t(size - 1)));
+            else a_.mov(x86::ecx, x86::edx);
+            a_.shr(x86::ecx, Imm(kPageShift));
+            a_.mov(x86::eax, x86::edx);
+            a_.shr(x86::eax, Imm(kPageShift - 6));
+            a_.and_(x86::eax, Imm((Tlb::kEntries - 1) << 6));
+            const int32_t tag = int32_t(Tlb::kTagsOffset + 4 * Tlb::tag_index(kind, user));
+            a_.cmp(x86::dword_ptr(kCpu, x86::rax, 0, entries + tag), x86::ecx);
             a_.jne(slow);
             a_.mov(x86::eax, x86::dword_ptr(kCpu, x86::rax, 0, entries + int32_t(Tlb::kPhysPageOffset)));
         } else {
@@ -2471,25 +2528,42 @@ const void* Translator::jump_lookup_routine(uint32_t key) {
 }
 
 const void* Translator::build_refill_routine(bool write, bool user) {
-    // Called from the middle of an inline access, where any caller-saved
-    // register may hold a live value: all of them but rax are kept. The
-    // stack is 16-byte aligned at the call, as at every call from
-    // generated code.
+    // Called from the middle of an inline access (edx its first byte, ecx
+    // its last), where any caller-saved register may hold a live value and
+    // EFLAGS flags still owed: all of them but rax are kept. The stack is
+    // 16-byte aligned at the call, as at every call from generated code.
     CodeHolder code;
     code.init(runtime_.environment());
     x86::Assembler a(&code);
+    a.pushfq();
+    // An access (or a stack run's stretch) that crosses a page is
+    // declined at once, without the call: a hot frame that straddles a
+    // page under the guest's stack randomisation would otherwise call on
+    // every pass.
+    Label declined = a.newLabel();
+    a.push(x86::rcx);
+    a.mov(x86::eax, x86::edx);
+    a.shr(x86::eax, Imm(kPageShift));
+    a.shr(x86::ecx, Imm(kPageShift));
+    a.cmp(x86::eax, x86::ecx);
+    a.pop(x86::rcx);
+    a.jne(declined);
     static constexpr std::array<x86::Gp, 8> kSaved{x86::rcx, x86::rdx, x86::rsi, x86::rdi,
                                                    x86::r8,  x86::r9,  x86::r10, x86::r11};
     for (const x86::Gp& r : kSaved) a.push(r);
-    a.sub(x86::rsp, 8);
     a.mov(x86::rdi, kCpu);
     a.mov(x86::esi, x86::edx);  // the access's linear address
-    a.mov(x86::edx, x86::ecx);  // its last byte's page
+    a.mov(x86::edx, x86::ecx);
+    a.shr(x86::edx, Imm(kPageShift));  // its last byte's page
     a.mov(x86::ecx, Imm((write ? 2 : 0) + (user ? 1 : 0)));
     a.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(&counters_)));
     a.call(Imm(reinterpret_cast<uint64_t>(&jit_refill_tlb)));
-    a.add(x86::rsp, 8);
     for (size_t k = kSaved.size(); k-- > 0;) a.pop(kSaved[k]);
+    a.popfq();
+    a.ret();
+    a.bind(declined);
+    a.xor_(x86::eax, x86::eax);
+    a.popfq();
     a.ret();
     return add_routine(code);
 }

@@ -33,8 +33,10 @@ public:
     static constexpr uint32_t kInvalid = 0xffffffffu;
 
     Tlb() {
-        for (Entry& e : entries_) clear(e);
-        for (Entry& e : second_way_) clear(e);
+        for (unsigned set = 0; set < kEntries; set++) {
+            clear(entries_[set], set);
+            clear(second_way_[set], set);
+        }
     }
 
     // The physical address for `linear` if the access hits (in either
@@ -109,11 +111,14 @@ private:
     // One cache line each.
     struct alignas(64) Entry {
         uint32_t tag[6];
-        // The read and write tags again (supervisor, user), set only when
-        // the page is plain RAM (read) and fast_writable (write): one
-        // compare decides an inline access.
-        uint32_t ram_read_tag[2];
-        uint32_t ram_write_tag[2];
+        // The read and write permissions again (supervisor, user), as
+        // ram_key(vpn) only when the page is plain RAM (read) and
+        // fast_writable (write), else no_ram_key(): an inline access adds
+        // the key to its last byte's address and has a hit when the sum
+        // is below 4096, which takes no compare (the JIT's flag-free probe
+        // keeps the guest's flags in the host's EFLAGS across it).
+        uint32_t ram_read_key[2];
+        uint32_t ram_write_key[2];
         uint32_t vpn;
         uint32_t phys_page;
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
@@ -127,7 +132,7 @@ private:
     uint8_t* host_page(uint64_t linear, bool user, bool write) const {
         const uint32_t vpn = uint32_t(linear >> kPageShift);
         const Entry& e = entries_[vpn & (kEntries - 1)];
-        if ((write ? e.ram_write_tag : e.ram_read_tag)[user ? 1 : 0] != vpn) return nullptr;
+        if ((write ? e.ram_write_key : e.ram_read_key)[user ? 1 : 0] != ram_key(vpn)) return nullptr;
         return reinterpret_cast<uint8_t*>(e.host_addend + (uintptr_t(vpn) << kPageShift));
     }
 
@@ -138,7 +143,7 @@ public:
     // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
     // physical page number at kPhysPageOffset; for plain-RAM reads and
     // fast writes, the tags at kRamReadTagOffset / kRamWriteTagOffset + 4 *
-    // user and the linear-to-host addend at kHostAddendOffset.
+    // user (ram_key()) and the linear-to-host addend at kHostAddendOffset.
     const void* entries_data() const { return entries_.data(); }
     // The second way's entries, laid out alike (Tlb::fetches_from() reads
     // both ways inline too).
@@ -146,8 +151,17 @@ public:
     static constexpr size_t kEntryBytes = sizeof(Entry);
     static constexpr size_t kTagsOffset = offsetof(Entry, tag);
     static constexpr size_t kPhysPageOffset = offsetof(Entry, phys_page);
-    static constexpr size_t kRamReadTagOffset = offsetof(Entry, ram_read_tag);
-    static constexpr size_t kRamWriteTagOffset = offsetof(Entry, ram_write_tag);
+    static constexpr size_t kRamReadKeyOffset = offsetof(Entry, ram_read_key);
+    static constexpr size_t kRamWriteKeyOffset = offsetof(Entry, ram_write_key);
+    // The key of a plain-RAM page: minus its linear address, so that
+    // (last byte + key) mod 2^32 < 4096 exactly when the last byte lies
+    // in that page.
+    static constexpr uint32_t ram_key(uint32_t vpn) { return uint32_t(0u - (vpn << kPageShift)); }
+    // The key that matches no access looked up in `set`: that of a page
+    // half the TLB away, where neither the first nor the last byte of an
+    // access indexed there can lie (its first byte's page is in `set`,
+    // its last byte's in the same page or the next).
+    static constexpr uint32_t no_ram_key(unsigned set) { return ram_key((set + kEntries / 2) % kEntries); }
     static constexpr size_t kHostAddendOffset = offsetof(Entry, host_addend);
 
 private:
@@ -161,17 +175,18 @@ private:
         for (unsigned w = 0; w < m.size(); w++)
             for (uint64_t bits = m[w]; bits; bits &= bits - 1) f(w * 64 + unsigned(__builtin_ctzll(bits)));
     }
-    // Both ways' entries of the sets in `m`, for the flushes and revocations.
+    // Both ways' entries of the sets in `m` (and their set), for the
+    // flushes and revocations.
     template <typename F> void for_each_entry(const SetMask& m, F&& f) {
         for_each_set(m, [&](unsigned set) {
-            f(entries_[set]);
-            f(second_way_[set]);
+            f(entries_[set], set);
+            f(second_way_[set], set);
         });
     }
-    static void clear(Entry& e) {
+    static void clear(Entry& e, unsigned set) {
         for (uint32_t& t : e.tag) t = kInvalid;
-        for (uint32_t& t : e.ram_read_tag) t = kInvalid;
-        for (uint32_t& t : e.ram_write_tag) t = kInvalid;
+        for (uint32_t& k : e.ram_read_key) k = no_ram_key(set);
+        for (uint32_t& k : e.ram_write_key) k = no_ram_key(set);
         e.host_addend = 0;
         e.vpn = kInvalid;
         e.large_mask = 0;

@@ -532,12 +532,12 @@ pm_main:
   FAULT_AFTER_PUSHES push_then_fault, 0x403f00, 0x404010, 0x404010
   mov esp, [STK_SAVED]
 
-  GROUP 18, "flags of an ADD, or of the block's entry, pass through shifts"
+  GROUP 18, "flags left in EFLAGS across shifts and a TLB refill"
   ; The JIT leaves flags in the host's EFLAGS from an ADD into a ROL or
   ; SHLD after it, which keep some of them, and loads the entry's into a
-  ; shift by a count that masks to zero. Each runs 6 times (translated
-  ; from the third); the flags before each call differ from the right
-  ; answer in ZF.
+  ; shift by a count that masks to zero; and across a load whose TLB
+  ; probe misses, refilled or faulting. Each runs 6 times (translated from the third); the
+  ; flags before each call differ from the right answer in ZF.
   xor ebx, ebx
 .g18:
   xor edx, edx                          ; ZF = 1 before the call
@@ -553,9 +553,38 @@ pm_main:
   call shift_by_zero
   ASSERT32 edx, 0x845
   ASSERT32 eax, 0x80
+  ; A CMP's ZF owed across a load that misses the TLB (INVLPG dropped
+  ; its entry), which the refill serves: the refill keeps EFLAGS.
+  invlpg [SCRATCH]
+  mov ecx, 5
+  mov edx, 5
+  call cmp_across_refill
+  ASSERT32 eax, 1
+  invlpg [SCRATCH]
+  mov edx, 6
+  call cmp_across_refill
+  ASSERT32 eax, 0
   inc ebx
   cmp ebx, 6
   jb .g18
+  ; A CMP's ZF owed across a load that faults (0x404000 is not
+  ; present): the #PF pushes it.
+  xor ebx, ebx
+.g18_fault:
+  mov ecx, 0xc0ffee
+  mov edx, 0x404010
+  EXPECT_EXC 14, .g18_caught
+  or ecx, ecx                           ; ZF = 0
+  call cmp_then_fault
+.g18_caught:
+  mov esp, [STK_SAVED]
+  CHECK_EXC 14, 0, cmp_then_fault.read, SEL_CODE32
+  mov eax, [caught_eflags]
+  and eax, FL_ZF
+  ASSERT32 eax, FL_ZF
+  inc ebx
+  cmp ebx, 5
+  jb .g18_fault
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -765,6 +794,24 @@ shift_by_zero:
   pushfd
   pop edx
   and edx, 0x8d5
+  ret
+
+; Group 18: EAX = 1 when ECX = EDX, else 0, tested after a load from
+; SCRATCH.
+cmp_across_refill:
+  cmp ecx, edx
+  mov eax, [SCRATCH]
+  setz al
+  movzx eax, al
+  ret
+
+; Group 18: faults at .read (EDX = a page not present) with the CMP's
+; ZF = 1.
+cmp_then_fault:
+  cmp ecx, 0xc0ffee
+.read:
+  mov eax, [edx]
+  xor edx, edx
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
