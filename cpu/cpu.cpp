@@ -18,7 +18,7 @@ constexpr uint64_t size_mask(unsigned size) { return size >= 8 ? ~uint64_t(0) : 
 Cpu::Cpu(CpuBus bus)
     : bus_(bus), blocks_(std::make_unique<BlockCache>(bus.memory)), fetch_cache_(std::make_unique<FetchCache>()),
       decoder_(std::make_unique<BlockDecoder>()) {
-    blocks_->set_invalidation_callback([this] { events_pending_ = true; });
+    blocks_->set_invalidation_callback([this] { note_events(); });
     blocks_->set_free_callback([this](const DecodedBlock& b) {
         if (executor_) executor_->block_freed(b);
     });
@@ -60,7 +60,7 @@ void Cpu::reset() {
     tsc_origin_ns_ = bus_.clock.now_ns();
     blocks_->flush();
     tlb_.flush_all();
-    events_pending_ = true;
+    note_events();
     if (bus_.log.enabled(kLogCpuReset)) bus_.log.log(kLogCpuReset, "CPU Reset: CS=f000 EIP=0000fff0\n");
 }
 
@@ -89,12 +89,12 @@ uint64_t Cpu::decoded_block_invalidations() const { return blocks_->invalidation
 void Cpu::set_irq(unsigned pin, bool level) {
     if (pin != 0) return;
     intr_line_ = level;
-    if (level) events_pending_ = true;
+    if (level) note_events();
 }
 
 void Cpu::enter_shutdown() {
     shutdown_ = true;
-    events_pending_ = true;
+    note_events();
 }
 
 uint64_t Cpu::read_tsc() const {
@@ -417,6 +417,7 @@ const DecodedBlock* Cpu::decode_block(uint64_t linear, GuestPhys phys, DecodeMod
 
 bool Cpu::handle_events() {
     events_pending_ = false;
+    jit_run_end_ = run_end_;
     blocks_->collect_garbage();
     if (shutdown_) return true;
     if (stop_requested_) {
@@ -424,7 +425,7 @@ bool Cpu::handle_events() {
         // An interrupt raised together with the stop (input that arrived
         // while paused) must still be seen by the next run(), or a halted
         // CPU would wait for an edge that never comes on a level line.
-        if (intr_line_) events_pending_ = true;
+        if (intr_line_) note_events();
         return true;
     }
     if (intr_line_ && !interrupts_masked_) {
@@ -493,13 +494,13 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
         deliver_exception(e);
         steps_++;
         exception_steps_++;
-        events_pending_ = true;
+        note_events();
         return false;
     }
     steps_++;
     if (shadowed) {
         s.interrupt_shadow = false;
-        if (intr_line_) events_pending_ = true;
+        if (intr_line_) note_events();
     }
     if (single_step) {
         // Trap after the instruction: #DB with DR6.BS, EIP of the next one.
@@ -509,7 +510,7 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
         } catch (const CpuException& e) {
             deliver_exception(e);
         }
-        events_pending_ = true;
+        note_events();
         return false;
     }
     return !events_pending_;
@@ -564,7 +565,7 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
         steps_ += uint64_t(insn - first) + 1;
         exception_steps_++;
         deliver_exception(e);
-        events_pending_ = true;
+        note_events();
         return;
     }
     steps_ += uint64_t(insn - first);
@@ -602,6 +603,7 @@ void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
 Cpu::StopReason Cpu::run(uint64_t max_insns) {
     const uint64_t end = steps_ + max_insns;
     run_end_ = end;
+    jit_run_end_ = events_pending_ ? 0 : end;
     debug_hit_ = false;
     const bool tracing = bus_.log.enabled(kLogCpu | kLogExec);
     while (steps_ < end) {
@@ -618,7 +620,7 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
             deliver_exception(e);
             steps_++;
             exception_steps_++;
-            events_pending_ = true;
+            note_events();
             continue;
         }
         if (tracing) trace_block(*block);

@@ -112,7 +112,10 @@ public:
     // faulting instruction stops at its handler's first instruction).
     StopReason run(uint64_t max_insns);
     // Asynchronous request to leave run() at the next instruction boundary.
-    void request_stop() { stop_requested_ = true; events_pending_ = true; }
+    void request_stop() {
+        stop_requested_ = true;
+        note_events();
+    }
     void clear_stop_request() { stop_requested_ = false; }
 
     // ---- the debugger's side ----
@@ -128,7 +131,7 @@ public:
     // default qemu.sstepbits).
     void set_interrupts_masked(bool masked) {
         interrupts_masked_ = masked;
-        if (!masked && intr_line_) events_pending_ = true;
+        if (!masked && intr_line_) note_events();
     }
     // CS.base + EIP.
     uint64_t linear_pc() const { return (s.seg[kCs].base + s.rip) & 0xffffffffull; }
@@ -175,11 +178,10 @@ public:
     // The step counter, which generated code bumps for the instructions it
     // runs itself (retired instructions are steps less delivered exceptions).
     uint64_t* step_counter() { return &steps_; }
-    // Chained translated blocks check these on entry: run() must return
-    // when the step count would pass the end of its budget, and at once when
-    // events are pending.
-    const uint64_t* run_end_counter() const { return &run_end_; }
-    const bool* events_pending_flag() const { return &events_pending_; }
+    // Chained translated blocks check this on entry: run() must return
+    // when the step count would pass it, which is the end of its budget,
+    // or 0 while events are pending (so one compare sees both).
+    const uint64_t* jit_run_end_counter() const { return &jit_run_end_; }
     // The block executor's summary of the mode state its translations
     // assume (jit/translator.h, entry_bits_now), which their entries test
     // with one compare. The executor keeps it current whenever its code
@@ -212,6 +214,7 @@ public:
         exception_steps_ = c.steps - c.instret;
         insn_rip_ = c.insn_rip;
         events_pending_ = c.events_pending;
+        jit_run_end_ = events_pending_ ? 0 : run_end_;
         shutdown_ = c.shutdown;
         delivering_vector_ = c.delivering_vector;
     }
@@ -408,7 +411,7 @@ public:
     // Ends the current block after this instruction (mode changes, writes to
     // CR0, POPF changing IF/TF, ...). Any handler that may set IF without
     // going through set_eflags() must call it, or a pending interrupt waits.
-    void end_block() { events_pending_ = true; }
+    void end_block() { note_events(); }
 
     // Code size of the current CS (2 or 4) and the IP mask it implies.
     unsigned code_size() const { return s.seg[kCs].big() ? 4 : 2; }
@@ -475,7 +478,13 @@ private:
     bool handle_events();  // true: leave run()
     void note_debug_hit() {
         debug_hit_ = true;
+        note_events();
+    }
+    // Something needs run()'s attention at the next boundary (see
+    // events_pending_): translated code then enters no further block.
+    void note_events() {
         events_pending_ = true;
+        jit_run_end_ = 0;
     }
     // Protected mode, not virtual-8086, no watchpoints, and `sc` a present
     // expand-up data segment (writable too when `writable` is 2) whose
@@ -531,6 +540,8 @@ private:
     // an interrupt, a stop request, a block ended by a mode change or a
     // write to its own code.
     bool events_pending_ = false;
+    // run_end_, or 0 while events_pending_ (jit_run_end_counter()).
+    uint64_t jit_run_end_ = 0;
     uint32_t executor_mode_bits_ = 0;
     // Double-fault tracking: the class of the exception being delivered.
     int delivering_vector_ = -1;

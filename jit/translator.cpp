@@ -699,8 +699,9 @@ public:
     const Label& fast_entry() const { return fast_entry_; }
 
     // The frame, then the chain entry with the checks every entry makes:
-    // no events pending, the block fits the run's step budget, and all of
-    // it lies inside CS (the interpreter checks each instruction's end).
+    // the block fits the run's step budget (0 while events are pending),
+    // and all of it lies inside CS (the interpreter checks each
+    // instruction's end).
     void prologue(unsigned insns, uint32_t bytes, const EntryState& assumed) {
         assumed_ = assumed;
         for (const x86::Gp& r : kSavedRegs) a_.push(r);
@@ -742,13 +743,11 @@ public:
             a_.test(x86::eax, Imm(int32_t(needs)));
             a_.jnz(bail_);
         }
-        // The checks every entry makes: no events pending, the block fits
-        // the run's step budget.
+        // The check every entry makes: the block fits the run's step
+        // budget, which is 0 while events are pending.
         a_.bind(fast_entry_);
-        a_.cmp(in_cpu(cpu_.events_pending_flag(), 1), Imm(0));
-        a_.jne(bail_);
         a_.lea(x86::rax, x86::ptr(kSteps, int32_t(insns)));
-        a_.cmp(x86::rax, in_cpu(cpu_.run_end_counter(), 8));
+        a_.cmp(x86::rax, in_cpu(cpu_.jit_run_end_counter(), 8));
         a_.ja(bail_);
         reload_cached();
     }
@@ -811,6 +810,12 @@ public:
     // dst = EIP at the block's entry + offset (a 32-bit dst wraps it),
     // flags untouched.
     void entry_rip_plus(const x86::Gp& dst, int32_t offset) { a_.lea(dst, x86::ptr(kEntryRip, offset)); }
+
+    // EIP and the flags a chained jump carries in registers, into CpuState.
+    void store_entry_state() {
+        a_.mov(x86::qword_ptr(kState, kRipOffset), kEntryRip);
+        a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+    }
 
     // The flags and the registers into CpuState, before anything outside
     // the block reads them (the dispatcher, the next block's entry).
@@ -1074,13 +1079,16 @@ public:
             retire(count);
             a_.jmp(done_);
         }
-        // The entry checks failed: nothing of this block ran.
+        // The entry checks failed: nothing of this block ran. (A chained
+        // jump brought EIP and the flags in registers only.)
         a_.bind(bail_);
+        store_entry_state();
         a_.mov(x86::eax, Imm(1));
         a_.jmp(epilogue_);
         // Unlinked chain exits: note which jump this was, then leave.
         for (auto& [site, stub] : chain_stubs_) {
             a_.bind(stub);
+            store_entry_state();
             a_.lea(x86::rcx, x86::ptr(site));
             a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(last_exit_)));
             a_.mov(x86::qword_ptr(x86::rax), x86::rcx);
@@ -2218,13 +2226,19 @@ private:
     // (target_phys known: the next block's EIP goes in kEntryRip) or the
     // plain exit.
     void leave_to(unsigned retired, std::optional<uint64_t> target_phys) {
-        a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
-        sync_state();
-        retire(retired);
         if (!target_phys || !last_exit_) {
+            a_.mov(x86::qword_ptr(kState, kRipOffset), x86::rax);
+            sync_state();
+            retire(retired);
             jump_to_stored_eip(true);
             return;
         }
+        // A chainable jump: EIP and the flags go on in kEntryRip and
+        // kFlags; the stub below, or the next block's failed entry check
+        // (bail_), stores them before the dispatcher reads them.
+        release_eflags();
+        write_back_all();
+        retire(retired);
         a_.mov(kEntryRip, x86::rax);
         Label site = a_.newLabel(), stub = a_.newLabel();
         a_.bind(site);
@@ -2729,7 +2743,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     bool in_run = false;
     uint32_t offset = 0;
     unsigned inline_count = 0;
-    bool rip_current = true;  // s.rip holds this instruction's EIP
+    // s.rip holds this instruction's EIP (not at the entry: a chained jump
+    // brings it in kEntryRip only)
+    bool rip_current = false;
     for (size_t i = 0; i < n; i++) {
         const DecodedInsn& insn = *list[i];
         if (next_run < runs.size() && runs[next_run].first == i)

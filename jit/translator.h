@@ -8,7 +8,9 @@
 // at (blocks are keyed by physical address, so the same code serves every
 // virtual alias and CS base: EIP-relative values are computed from it),
 // r13 the guest's flags and r15 the step counter, all three carried into
-// the next block by a chained jump. Up to five guest registers read often in a block have copies
+// the next block by a chained jump (EIP and the flags reach CpuState only
+// where the dispatcher will read them: an unlinked exit, a failed entry
+// check). Up to five guest registers read often in a block have copies
 // in host registers: written back to CpuState only before what reads it
 // there (a call, a slow path's helper step, an exit), reloaded after
 // every call.
@@ -37,8 +39,9 @@
 // block, noting its own address; the engine then patches it to jump to the
 // target block's chain entry. Blocks of a page are retired together (a
 // write to the page, a flush), so a chain never outlives its target. Every
-// entry checks the events flag, the run's step budget and the CS limit, so
-// a chained loop still stops for interrupts and timers. A return looks its
+// entry checks the run's step budget (0 while events are pending, so one
+// compare covers both) and the CS limit, so a chained loop still stops for
+// interrupts and timers. A return looks its
 // target up in the jump cache (jit/jump_cache.h) and jumps there directly.
 //
 // Guest flags live in a host register (r13) while a block runs, and in
@@ -46,9 +49,10 @@
 // reloaded after a helper. An inline instruction computes them with the
 // host's own instruction and leaves them in the host's EFLAGS; they are
 // captured into r13 only when code that clobbers EFLAGS or reads r13
-// comes (an access's TLB check, a call, an exit), and not at all when
-// the next writer overwrites them first with only EFLAGS-neutral code
-// between (MOV, LEA, accesses inside a stack run). A Jcc, SETcc, CMOVcc
+// comes (a call, an exit, an access's TLB check unless BMI2 lets it
+// leave EFLAGS alone), and not at all when the next writer overwrites
+// them first with only EFLAGS-neutral code between (MOV, LEA, loads and
+// stores, the shifts that take flags in). A Jcc, SETcc, CMOVcc
 // or ADC whose flags are still in EFLAGS tests them there. A flag-liveness
 // pass over the block says which flags a later reader could see, and
 // skips computing them at all for shifts and IMUL whose flags are dead.
