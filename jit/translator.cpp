@@ -936,11 +936,17 @@ public:
             break;
         }
         case Form::kExtendLoad:
+        {
             mem_address(insn, op[1], false, slow);
-            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(x86::eax, host_mem(op[1].size));
-            else a_.movsx(x86::eax, host_mem(op[1].size));
-            store_reg(op[0], x86::rax);
+            // (Into a 32-bit destination's host copy directly.)
+            const bool in_place = is_cached_dword(op[0]);
+            const x86::Gp d = in_place ? host_reg(op[0].reg).r32() : x86::eax;
+            if (insn.mnemonic == ZYDIS_MNEMONIC_MOVZX) a_.movzx(d, host_mem(op[1].size));
+            else a_.movsx(d, host_mem(op[1].size));
+            if (in_place) mark_dirty(op[0].reg);
+            else store_reg(op[0], x86::rax);
             break;
+        }
         case Form::kPop: emit_pop(insn, slow); break;
         case Form::kCall: emit_call(insn, offset + insn.length, slow, targets); break;
         case Form::kRet: emit_ret(insn, slow, targets.retired); break;
@@ -1253,7 +1259,8 @@ private:
     // One LEA over the registers' host copies (or their values loaded
     // from CpuState); only the low 32 bits of the sum are kept, which is
     // the guest's wrap (16-bit addressing then drops bits 16-31).
-    void effective_address(const DecodedInsn& insn, const Operand& m) {
+    // (`target`: the register to compute it in instead, a 32-bit one.)
+    void effective_address(const DecodedInsn& insn, const Operand& m, x86::Gp target = x86::edx) {
         check_esp_settled(m.base == kRsp || m.index == kRsp);
         const int32_t disp = int32_t(uint32_t(uint64_t(m.disp)));
         // A register's value as a 64-bit base or index (only its low 32
@@ -1263,22 +1270,27 @@ private:
             a_.mov(scratch.r32(), gpr_slot(r, 4));
             return scratch;
         };
+        // (No LEA where the value loaded is the address already.)
         if (m.base != kNoReg) {
             const x86::Gp base = value_of(m.base, x86::rdx);
-            if (m.index != kNoReg) a_.lea(x86::edx, x86::ptr(base, value_of(m.index, x86::rcx), m.scale_shift, disp));
-            else a_.lea(x86::edx, x86::ptr(base, disp));
+            if (m.index != kNoReg) a_.lea(target, x86::ptr(base, value_of(m.index, x86::rcx), m.scale_shift, disp));
+            else if (disp != 0 || base != target.r64()) a_.lea(target, x86::ptr(base, disp));
         } else if (m.index != kNoReg && m.scale_shift == 0) {
-            a_.lea(x86::edx, x86::ptr(value_of(m.index, x86::rdx), disp));
+            const x86::Gp index = value_of(m.index, x86::rdx);
+            if (disp != 0 || index != target.r64()) a_.lea(target, x86::ptr(index, disp));
         } else {
-            a_.mov(x86::edx, Imm(uint32_t(disp)));
+            // (The index read before the target is written: LEA EAX,
+            // [EAX*4 + 4] may compute into EAX's own host copy.)
             if (m.index != kNoReg) {  // [index*scale + disp]
                 release_eflags();
                 mov_from(x86::ecx, gpr_src(m.index, 4));
                 a_.shl(x86::ecx, Imm(m.scale_shift));
-                a_.add(x86::edx, x86::ecx);
+                a_.lea(target, x86::ptr(x86::rcx, disp));
+            } else {
+                a_.mov(target, Imm(uint32_t(disp)));
             }
         }
-        if (insn.addrsize == 2) a_.movzx(x86::edx, x86::dx);
+        if (insn.addrsize == 2) a_.movzx(target, target.r16());
     }
 
     // The inline fast path of a guest data access (after v86's
@@ -1645,8 +1657,23 @@ private:
         // runs it: OF after a multi-bit rotate differs between the forms.
         if (count.kind == OpKind::kImm) a_.mov(x86::cl, Imm(uint8_t(count.imm)));
         else mov_from(x86::cl, gpr_src(kRcx, 1));
+        // A 32-bit register with a host copy is shifted in place when the
+        // count is a nonzero immediate (with a zero count the host need not
+        // rewrite the register, whose copy must stay zero-extended).
+        const bool in_place = is_cached_dword(dst) && count.kind == OpKind::kImm && (count.imm & 31) != 0;
+        if (in_place) {
+            shift_by_cl(insn.mnemonic, host_reg(dst.reg).r32());
+            mark_dirty(dst.reg);
+            if (store_flags) wrote_flags(flags::ARITH, true);
+            return;
+        }
         mov_from(d, reg_src(dst));
-        switch (insn.mnemonic) {
+        shift_by_cl(insn.mnemonic, d);
+        store_reg(dst, x86::rdx);
+        if (store_flags) wrote_flags(flags::ARITH, true);
+    }
+    void shift_by_cl(uint16_t mnemonic, const x86::Gp& d) {
+        switch (mnemonic) {
         case ZYDIS_MNEMONIC_SHL: a_.shl(d, x86::cl); break;
         case ZYDIS_MNEMONIC_SHR: a_.shr(d, x86::cl); break;
         case ZYDIS_MNEMONIC_SAR: a_.sar(d, x86::cl); break;
@@ -1655,8 +1682,6 @@ private:
         case ZYDIS_MNEMONIC_RCL: a_.rcl(d, x86::cl); break;
         default: a_.rcr(d, x86::cl); break;
         }
-        store_reg(dst, x86::rdx);
-        if (store_flags) wrote_flags(flags::ARITH, true);
     }
 
     // SHLD/SHRD r, r, imm/CL (16/32-bit): as emit_shift, the count in CL.
@@ -2274,9 +2299,16 @@ private:
         if (const uint32_t w = flags_written(insn, Form::kUnary)) wrote_flags(w, store_flags);
     }
 
+    // (Into a 32-bit destination's host copy directly.)
     void emit_lea(const DecodedInsn& insn) {
+        const Operand& dst = insn.ops[0];
+        if (is_cached_dword(dst)) {
+            effective_address(insn, insn.ops[1], host_reg(dst.reg).r32());
+            mark_dirty(dst.reg);
+            return;
+        }
         effective_address(insn, insn.ops[1]);
-        store_reg(insn.ops[0], x86::rdx);
+        store_reg(dst, x86::rdx);
     }
 
     void emit_move_extend(const DecodedInsn& insn) {

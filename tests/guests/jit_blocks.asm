@@ -585,6 +585,23 @@ pm_main:
   inc ebx
   cmp ebx, 5
   jb .g18_fault
+
+  GROUP 19, "LEA, MOVZX and shifts into registers' host copies"
+  ; host_copy_forms runs as one translated block from its third run on,
+  ; where EAX, ECX, EDX and ESI have host copies that LEA, MOVZX and
+  ; shifts by an immediate write in place; LEA EAX, [EAX*4 + 4] reads
+  ; EAX before it writes it.
+  mov byte [SCRATCH], 0x91
+  xor ebx, ebx
+.g19:
+  call host_copy_forms
+  ASSERT32 eax, 44
+  ASSERT32 ecx, 1056
+  ASSERT32 edx, 2128
+  ASSERT32 esi, 0x122
+  inc ebx
+  cmp ebx, 6
+  jb .g19
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -812,6 +829,20 @@ cmp_then_fault:
 .read:
   mov eax, [edx]
   xor edx, edx
+  ret
+
+; Group 19: EAX = 44, ECX = 1056, EDX = 2128, ESI = 2 * [SCRATCH].
+host_copy_forms:
+  mov eax, 5
+  add eax, eax                          ; 10
+  lea eax, [eax*4 + 4]                  ; 44
+  lea ecx, [eax + eax*2]                ; 132
+  lea edx, [ecx]
+  lea edx, [edx + 1]                    ; 133
+  shl ecx, 3                            ; 1056
+  rol edx, 4                            ; 2128
+  movzx esi, byte [SCRATCH]
+  add esi, esi
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
