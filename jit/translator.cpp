@@ -1574,7 +1574,15 @@ private:
         const Operand& dst = insn.ops[0];
         const Operand& src = insn.ops[1];
         const unsigned size = dst.size;
-        const bool read_only = insn.mnemonic == ZYDIS_MNEMONIC_CMP || insn.mnemonic == ZYDIS_MNEMONIC_TEST;
+        const uint16_t m = insn.mnemonic;
+        const bool read_only = m == ZYDIS_MNEMONIC_CMP || m == ZYDIS_MNEMONIC_TEST;
+        // ADD ADC SUB SBB CMP define every flag they write, so any form of
+        // the host's instruction computes the same ones: a memory or
+        // immediate operand goes in as it is. AND OR XOR TEST leave AF
+        // undefined, which may differ between forms: their source goes
+        // through a register, as in the interpreter.
+        const bool any_form = m == ZYDIS_MNEMONIC_ADD || m == ZYDIS_MNEMONIC_ADC || m == ZYDIS_MNEMONIC_SUB ||
+                              m == ZYDIS_MNEMONIC_SBB || m == ZYDIS_MNEMONIC_CMP;
         const bool dst_mem = dst.kind == OpKind::kMem;
         // A 32-bit destination with a host copy is operated on in place.
         const bool in_place = !dst_mem && is_cached_dword(dst);
@@ -1582,40 +1590,49 @@ private:
         // (A general register with a host copy is the source as it is.)
         const bool src_cached = src.kind == OpKind::kReg && src.reg_class == RegClass::kGpr && cached(src.reg);
         const x86::Gp s = sized(src_cached ? host_reg(src.reg) : x86::Gp(x86::rdx), size);
+        // A memory destination of ADD..CMP is operated on in memory.
+        const bool in_memory = dst_mem && any_form;
         if (dst_mem) {
             mem_address(insn, dst, !read_only, slow);
-            a_.mov(d, host_mem(size));
+            if (!in_memory) a_.mov(d, host_mem(size));
         } else if (src.kind == OpKind::kMem) {
             mem_address(insn, src, false, slow);
             if (!in_place) mov_from(d, reg_src(dst));
         } else if (!in_place) {
             mov_from(d, reg_src(dst));
         }
-        // The source always in a register, as in the interpreter: flags the
-        // SDM leaves undefined may differ between an instruction's forms.
-        if (src.kind == OpKind::kMem) a_.mov(s, host_mem(size));
-        else if (src.kind == OpKind::kImm) a_.mov(s, sized_imm(src.imm, size));
-        else if (!src_cached) mov_from(s, reg_src(src));
+        Operand_ source = s;
+        if (src.kind == OpKind::kMem) {
+            if (any_form) source = host_mem(size);
+            else a_.mov(s, host_mem(size));
+        } else if (src.kind == OpKind::kImm) {
+            if (any_form) source = sized_imm(src.imm, size);
+            else a_.mov(s, sized_imm(src.imm, size));
+        } else if (!src_cached) {
+            mov_from(s, reg_src(src));
+        }
         // ADC/SBB take the guest's CF (BT leaves it in the host's CF; the
         // other flags are all written by the instruction itself).
-        if ((insn.mnemonic == ZYDIS_MNEMONIC_ADC || insn.mnemonic == ZYDIS_MNEMONIC_SBB) &&
-            !(host_valid_ & flags::CF)) {
+        if ((m == ZYDIS_MNEMONIC_ADC || m == ZYDIS_MNEMONIC_SBB) && !(host_valid_ & flags::CF)) {
             release_eflags();
             a_.bt(kFlags.r32(), Imm(0));
         }
-        switch (insn.mnemonic) {
-        case ZYDIS_MNEMONIC_ADD: a_.add(d, s); break;
-        case ZYDIS_MNEMONIC_ADC: a_.adc(d, s); break;
-        case ZYDIS_MNEMONIC_SUB: a_.sub(d, s); break;
-        case ZYDIS_MNEMONIC_SBB: a_.sbb(d, s); break;
-        case ZYDIS_MNEMONIC_AND: a_.and_(d, s); break;
-        case ZYDIS_MNEMONIC_OR: a_.or_(d, s); break;
-        case ZYDIS_MNEMONIC_XOR: a_.xor_(d, s); break;
-        case ZYDIS_MNEMONIC_CMP: a_.cmp(d, s); break;
-        default: a_.test(d, s); break;  // TEST
+        x86::Inst::Id id = x86::Inst::kIdTest;
+        switch (m) {
+        case ZYDIS_MNEMONIC_ADD: id = x86::Inst::kIdAdd; break;
+        case ZYDIS_MNEMONIC_ADC: id = x86::Inst::kIdAdc; break;
+        case ZYDIS_MNEMONIC_SUB: id = x86::Inst::kIdSub; break;
+        case ZYDIS_MNEMONIC_SBB: id = x86::Inst::kIdSbb; break;
+        case ZYDIS_MNEMONIC_AND: id = x86::Inst::kIdAnd; break;
+        case ZYDIS_MNEMONIC_OR: id = x86::Inst::kIdOr; break;
+        case ZYDIS_MNEMONIC_XOR: id = x86::Inst::kIdXor; break;
+        case ZYDIS_MNEMONIC_CMP: id = x86::Inst::kIdCmp; break;
+        default: break;  // TEST
         }
+        if (in_memory) a_.emit(id, host_mem(size), source);
+        else a_.emit(id, d, source);
         // (MOV keeps EFLAGS.)
-        if (!read_only) {
+        if (!read_only && !in_memory) {
             if (dst_mem) a_.mov(host_mem(size), d);
             else if (in_place) mark_dirty(dst.reg);
             else store_reg(dst, x86::rax);
