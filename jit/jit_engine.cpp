@@ -30,6 +30,11 @@ JitEngine::JitEngine(Cpu& cpu, Logger& log, JitOptions options)
         perfmap_ = fopen(path, "a");
         if (!perfmap_) log_.log(kLogUnimp, "jit: cannot write %s\n", path);
     }
+    if (perfmap_)
+        translator_.set_routine_namer([this](const void* fn, size_t size, const std::string& name) {
+            fprintf(perfmap_, "%" PRIxPTR " %zx %s\n", reinterpret_cast<uintptr_t>(fn), size, name.c_str());
+            fflush(perfmap_);
+        });
 }
 
 JitEngine::~JitEngine() {

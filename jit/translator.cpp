@@ -1368,11 +1368,13 @@ private:
                 const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine, size,
                                        flag_free ? deferred_ : 0};
                 if (flag_free) {
-                    a_.mov(x86::ecx, Imm(32 - kPageShift - 10));
-                    a_.shlx(x86::eax, x86::edx, x86::ecx);
-                    a_.mov(x86::ecx, Imm(32 - 10));
-                    a_.shrx(x86::eax, x86::eax, x86::ecx);    // the set
-                    a_.lea(x86::eax, x86::ptr(0, x86::rax, 3));  // * 8, and * 8 again below
+                    // The set (linear bits 12-21) in bits 0-9 of rax, zeros
+                    // above them to bit 51: shifted left to the top of
+                    // the register, then rotated down.
+                    a_.mov(x86::ecx, Imm(64 - kPageShift - 10));
+                    a_.shlx(x86::rax, x86::rdx, x86::rcx);
+                    a_.rorx(x86::rax, x86::rax, Imm(64 - 10));
+                    a_.lea(x86::eax, x86::ptr(0, x86::rax, 3));  // * 8 (32 bits), and * 8 again below
                     a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rax, 3, key));
                     a_.lea(x86::ecx, x86::ptr(x86::rcx, x86::rdx, 0, int32_t(size - 1)));
                     // ECX = bits 12-43 of the zero-extended sum: zero on a hit.
@@ -2570,9 +2572,11 @@ bool falls_through_inline(const DecodedInsn& insn) {
     return form_of(insn) == Form::kBranch && insn.mnemonic != ZYDIS_MNEMONIC_JMP && insn.opsize == 4;
 }
 
-const void* Translator::add_routine(CodeHolder& code) {
+const void* Translator::add_routine(CodeHolder& code, const std::string& name) {
     void* fn = nullptr;
+    const size_t size = code.codeSize();
     if (runtime_.add(&fn, &code) != kErrorOk) return nullptr;
+    if (routine_namer_) routine_namer_(fn, size, name);
     return fn;
 }
 
@@ -2585,7 +2589,7 @@ const void* Translator::jump_lookup_routine(uint32_t key) {
     x86::Assembler a(&code);
     BlockEmitter e(a, cpu_, counters_, 0xffffffffull, journal_stores_, hooks_, routines_);
     e.jump_lookup_routine(key);
-    const void* fn = errors.failed ? nullptr : add_routine(code);
+    const void* fn = errors.failed ? nullptr : add_routine(code, "jit_jump_lookup_" + std::to_string(key));
     if (fn) jump_lookups_[key] = fn;
     return fn;
 }
@@ -2628,7 +2632,7 @@ const void* Translator::build_refill_routine(bool write, bool user) {
     a.xor_(x86::eax, x86::eax);
     a.popfq();
     a.ret();
-    return add_routine(code);
+    return add_routine(code, std::string("jit_tlb_refill_") + (write ? "write" : "read") + (user ? "_user" : ""));
 }
 
 const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps_entry_state) {
@@ -2658,7 +2662,8 @@ const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps
         a.bind(done);
     }
     a.ret();
-    return add_routine(code);
+    return add_routine(code, std::string("jit_step") + (ip16 ? "_ip16" : "") + (take_back ? "_slow_path" : "") +
+                                 (keeps_entry_state ? "_keeps_state" : ""));
 }
 
 Translation Translator::translate(const DecodedBlock& block, const uint8_t* bytes, size_t nbytes,

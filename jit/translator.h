@@ -60,6 +60,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -187,12 +188,18 @@ public:
     // distinct key, built on first use, instead of one per block exit.
     // nullptr if it cannot be built.
     const void* jump_lookup_routine(uint32_t key);
+    // Told of each shared routine built (host start, size, a name): for
+    // -perfmap, which names translations too.
+    void set_routine_namer(std::function<void(const void*, size_t, const std::string&)> namer) {
+        routine_namer_ = std::move(namer);
+    }
 
 private:
     const void* build_refill_routine(bool write, bool user);
     const void* build_step_routine(bool ip16, bool take_back, bool keeps_entry_state);
     // Adds a routine's code to the runtime (nullptr if that fails).
-    const void* add_routine(asmjit::CodeHolder& code);
+    const void* add_routine(asmjit::CodeHolder& code, const std::string& name);
+    std::function<void(const void*, size_t, const std::string&)> routine_namer_;
 
     Cpu& cpu_;
     asmjit::JitRuntime& runtime_;
