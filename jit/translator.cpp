@@ -176,6 +176,9 @@ uintptr_t jit_refill_tlb(Cpu* cpu, uint32_t linear, uint32_t last_vpn, uint32_t 
 // through as kBitTest's.
 // LOCK: one CPU sees guest memory, so a locked read-modify-write is the
 // plain one; LOCK on anything else is #UD, the helper's.
+// kString: LODS, STOS and SCAS without a REP prefix and with 32-bit
+// addressing (a REP is the helper's), through the same fast path; DF
+// picks the direction at run time.
 // kBranch (Jcc, JMP rel) ends the block with EIP set.
 // kPush/kPop/kCall/kRet use the stack through the same fast path (32-bit
 // stack and code only; anything else is the helper's).
@@ -183,7 +186,7 @@ enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
     kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
-    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem, kBitTestMem
+    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem, kBitTestMem, kString
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -215,6 +218,7 @@ bool touches_memory(Form f) {
     case Form::kXchgMem:
     case Form::kCmpxchgMem:
     case Form::kBitTestMem:
+    case Form::kString:
     case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
     case Form::kCallIndirect: return true;
     default: return false;
@@ -252,7 +256,8 @@ bool keeps_eflags(Form f) {
     case Form::kPush:
     case Form::kPop:
     case Form::kXchg:
-    case Form::kXchgMem: return true;
+    case Form::kXchgMem:
+    case Form::kString: return true;
     default: return false;
     }
 }
@@ -274,13 +279,17 @@ bool takes_host_flags(Form f) {
 // access may stay owed across it (BlockEmitter::mem_access).
 bool keeps_owed_flags(Form f) {
     return f == Form::kLoad || f == Form::kStore || f == Form::kExtendLoad || f == Form::kAluLoad ||
-           f == Form::kAluMem || f == Form::kUnaryMem;
+           f == Form::kAluMem || f == Form::kUnaryMem || f == Form::kString;
 }
 // BMI2 (SHLX/SHRX, RORX: shifts that leave EFLAGS alone) for the
 // flag-free TLB probe; without it every probe releases the flags first.
 bool host_has_bmi2() {
     static const bool have = __builtin_cpu_supports("bmi2");
     return have;
+}
+bool is_scas(const DecodedInsn& insn) {
+    return insn.mnemonic == ZYDIS_MNEMONIC_SCASB || insn.mnemonic == ZYDIS_MNEMONIC_SCASW ||
+           insn.mnemonic == ZYDIS_MNEMONIC_SCASD;
 }
 // RCL/RCR: the result depends on CF, so its flags go in whether or not
 // any flag is live afterwards.
@@ -433,6 +442,19 @@ Form form_of_unlocked(const DecodedInsn& insn) {
         return Form::kHelper;
     case ZYDIS_MNEMONIC_RDTSC:
         return Form::kRdtsc;
+    case ZYDIS_MNEMONIC_LODSB:
+    case ZYDIS_MNEMONIC_LODSW:
+    case ZYDIS_MNEMONIC_LODSD:
+    case ZYDIS_MNEMONIC_STOSB:
+    case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_SCASB:
+    case ZYDIS_MNEMONIC_SCASW:
+    case ZYDIS_MNEMONIC_SCASD:
+        return !(insn.prefixes & (kPrefixRep | kPrefixRepne)) && insn.addrsize == 4 &&
+                       (insn.opsize == 1 || insn.opsize == 2 || insn.opsize == 4)
+                   ? Form::kString
+                   : Form::kHelper;
     case ZYDIS_MNEMONIC_CLC:
     case ZYDIS_MNEMONIC_STC:
     case ZYDIS_MNEMONIC_CMC:
@@ -502,6 +524,7 @@ uint32_t flags_written(const DecodedInsn& insn, Form form) {
     if (form == Form::kUnaryMem) return flags_written(insn, Form::kUnary);
     if (form == Form::kAlu || form == Form::kAluLoad || form == Form::kAluMem || form == Form::kCmpxchgMem)
         return flags::ARITH;
+    if (form == Form::kString) return is_scas(insn) ? flags::ARITH : 0;
     if (form == Form::kImul || form == Form::kMulAcc || form == Form::kMulAccMem) return flags::CF | flags::OF;
     // (The flags the SDM defines; these forms pass all of them through.)
     if (form == Form::kBitScan) return flags::ZF;
@@ -959,6 +982,7 @@ public:
         case Form::kXchgMem: emit_xchg(insn, slow); break;
         case Form::kRdtsc: emit_rdtsc(slow); break;
         case Form::kFnstswAx: emit_fnstsw_ax(slow); break;
+        case Form::kString: emit_string(insn, store_flags, slow); break;
         case Form::kCmpxchgMem: emit_cmpxchg(insn, store_flags, slow); break;
         case Form::kBitTestMem: emit_bit_test_mem(insn, store_flags, slow); break;
         case Form::kHelper: break;
@@ -2316,6 +2340,51 @@ private:
         else if (in_place) mark_dirty(dst.reg);
         else store_reg(dst, x86::rax);
         if (const uint32_t w = flags_written(insn, Form::kUnary)) wrote_flags(w, store_flags);
+    }
+
+    // LODS (AL/AX/EAX from DS:ESI, or the override), STOS (to ES:EDI) and
+    // SCAS (the accumulator compared with ES:EDI); then ESI or EDI moves
+    // by the operand size, down when DF is set, computed without touching
+    // EFLAGS (SCAS's flags, or flags still owed, are there).
+    void emit_string(const DecodedInsn& insn, bool store_flags, const Label& slow) {
+        const unsigned size = insn.opsize;
+        const uint16_t m = insn.mnemonic;
+        const bool lods = m == ZYDIS_MNEMONIC_LODSB || m == ZYDIS_MNEMONIC_LODSW || m == ZYDIS_MNEMONIC_LODSD;
+        const bool stos = m == ZYDIS_MNEMONIC_STOSB || m == ZYDIS_MNEMONIC_STOSW || m == ZYDIS_MNEMONIC_STOSD;
+        const unsigned index = lods ? kRsi : kRdi;
+        const unsigned seg = lods ? (insn.seg_override != kNoReg ? insn.seg_override : unsigned(kDs)) : unsigned(kEs);
+        mov_from(x86::edx, gpr_src(index, 4));
+        mem_access(seg, size, stos, slow, keeps_owed_flags(form_));
+        const x86::Gp acc = sized(x86::rax, size);
+        if (lods) {
+            a_.mov(acc, host_mem(size));
+            Operand dst;
+            dst.kind = OpKind::kReg;
+            dst.size = uint8_t(size);
+            dst.reg = kRax;
+            store_reg(dst, x86::rax);
+        } else {
+            mov_from(acc, gpr_src(kRax, size));
+            if (stos) a_.mov(host_mem(size), acc);
+            else a_.cmp(acc, host_mem(size));  // (CMP defines every flag: any form)
+        }
+        // ecx = DF ? -1 : 0 (DF, bit 10, shifted to the sign, then spread).
+        a_.mov(x86::ecx, Imm(31 - 10));
+        a_.shlx(x86::ecx, kFlags.r32(), x86::ecx);
+        a_.mov(x86::eax, Imm(31));
+        a_.sarx(x86::ecx, x86::ecx, x86::eax);
+        // index + size + 2 * size * ecx (mod 2^32): + size, or - size.
+        const uint32_t shift = size == 1 ? 1 : size == 2 ? 2 : 3;
+        if (cached(index)) {
+            const x86::Gp h = host_reg(index);
+            a_.lea(h.r32(), x86::ptr(h, x86::rcx, shift, int32_t(size)));
+            mark_dirty(index);
+        } else {
+            a_.mov(x86::eax, gpr_slot(index, 4));
+            a_.lea(x86::eax, x86::ptr(x86::rax, x86::rcx, shift, int32_t(size)));
+            a_.mov(gpr_slot(index, 8), x86::rax);
+        }
+        if (is_scas(insn)) wrote_flags(flags::ARITH, store_flags);
     }
 
     // (Into a 32-bit destination's host copy directly.)

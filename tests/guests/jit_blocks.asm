@@ -602,6 +602,24 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g19
+
+  GROUP 20, "LODS, STOS and SCAS, translated, both directions"
+  ; string_ops runs as one translated block from its third run on:
+  ; LODSD and STOSD up, a CMP's ZF owed across a LODSB, then LODSB and
+  ; SCASB down (DF = 1).
+  xor ebx, ebx
+.g20:
+  call string_ops
+  ASSERT32 eax, 0x44434246              ; "ABC" from the LODSD, then 'F'
+  and ecx, 0xffff
+  ASSERT32 ecx, 0x0101                  ; ZF kept by LODSB; SCASB: 'F' != 'A'
+  mov edx, str_src + 4
+  ASSERT32 esi, edx
+  ASSERT32 edi, SCRATCH + 15
+  ASSERT32 dword [SCRATCH + 16], 0x44434241
+  inc ebx
+  cmp ebx, 6
+  jb .g20
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -844,6 +862,25 @@ host_copy_forms:
   movzx esi, byte [SCRATCH]
   add esi, esi
   ret
+
+; Group 20: see there. DF is clear again on return.
+string_ops:
+  cld
+  mov esi, str_src
+  mov edi, SCRATCH + 16
+  lodsd                                 ; 'ABCD', ESI + 4
+  stosd                                 ; EDI + 4
+  cmp eax, eax                          ; ZF = 1
+  lodsb                                 ; 'E', ESI + 1
+  setz cl
+  std
+  lodsb                                 ; 'F', ESI - 1
+  mov edi, SCRATCH + 16
+  scasb                                 ; 'F' - 'A': ZF = 0, EDI - 1
+  setnz ch
+  cld
+  ret
+str_src: db "ABCDEF"
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
 lea_after_pushes:
