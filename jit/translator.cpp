@@ -840,11 +840,16 @@ public:
         a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
     }
 
-    // The flags and the registers into CpuState, before anything outside
-    // the block reads them (the dispatcher, the next block's entry).
-    void sync_state() {
+    // The flags into kFlags and the registers into CpuState, before a
+    // chained jump (whose target reloads the registers from there).
+    void sync_registers() {
         release_eflags();
         write_back_all();
+    }
+    // The same and the flags into CpuState, before anything outside the
+    // block reads them (the dispatcher, the jump cache's lookup).
+    void sync_state() {
+        sync_registers();
         a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
     }
 
@@ -2304,8 +2309,7 @@ private:
         // A chainable jump: EIP and the flags go on in kEntryRip and
         // kFlags; the stub below, or the next block's failed entry check
         // (bail_), stores them before the dispatcher reads them.
-        release_eflags();
-        write_back_all();
+        sync_registers();
         retire(retired);
         a_.mov(kEntryRip, x86::rax);
         Label site = a_.newLabel(), stub = a_.newLabel();
@@ -2462,6 +2466,9 @@ struct StackRunPlan {
 // A wider stretch more often straddles a page, when the run takes its
 // ordinary copy.
 constexpr int32_t kMaxStackRunBytes = 256;
+// (So a stretch's last byte lies in its first page or the next, which
+// Tlb::no_ram_key() relies on for an empty entry never to match.)
+static_assert(kMaxStackRunBytes <= int32_t(kPageSize));
 
 // What one instruction does in a run through `base`, ESP then being `delta`
 // from the run's start (0 in an EBP run): `ok` false when it cannot be in one.

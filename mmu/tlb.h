@@ -124,7 +124,7 @@ private:
         uint32_t large_mask;  // vpn bits inside a large page (0 for 4 KiB)
         bool global;
         // Host page - the page's linear address: linear + addend is the
-        // host byte, where a ram tag matches.
+        // host byte, where a RAM key matches.
         uintptr_t host_addend;
     };
     static_assert(sizeof(Entry) == 64);
@@ -142,7 +142,7 @@ public:
     // vpn % kEntries at entries_data() + vpn % kEntries * kEntryBytes; its
     // tag for (kind, user) at kTagsOffset + 4 * tag_index(kind, user); the
     // physical page number at kPhysPageOffset; for plain-RAM reads and
-    // fast writes, the tags at kRamReadTagOffset / kRamWriteTagOffset + 4 *
+    // fast writes, the keys at kRamReadKeyOffset / kRamWriteKeyOffset + 4 *
     // user (ram_key()) and the linear-to-host addend at kHostAddendOffset.
     const void* entries_data() const { return entries_.data(); }
     // The second way's entries, laid out alike (Tlb::fetches_from() reads
@@ -200,7 +200,7 @@ private:
     SetMask filled_sets_{};      // may hold an entry, in either way
     SetMask non_global_sets_{};  // may hold a non-global entry
     unsigned large_entries_ = 0;  // filled from large pages since the last full flush (upper bound)
-    unsigned fast_write_entries_ = 0;  // given a ram write tag since the last full flush (upper bound)
+    unsigned fast_write_entries_ = 0;  // given a RAM write key since the last full flush (upper bound)
     uint64_t fills_ = 0;
     uint64_t promotions_ = 0;
     uint32_t flushes_ = 0;
