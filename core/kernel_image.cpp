@@ -67,7 +67,7 @@ void enter_flat32(PhysicalMemory& memory, CpuState& cpu, uint32_t entry, uint32_
     cpu.gpr.fill(0);
     cpu.gpr[kRsp] = stack;
     cpu.rip = entry;
-    cpu.rflags = flags::FIXED1;  // IF off
+    cpu.set_rflags(flags::FIXED1);  // IF off
     cpu.halted = false;
     cpu.interrupt_shadow = false;
 }

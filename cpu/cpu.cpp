@@ -31,7 +31,7 @@ Cpu::~Cpu() { bus_.memory.remove_fast_write_listener(&tlb_); }
 void Cpu::reset() {
     CpuState fresh;
     s = fresh;
-    s.rflags = flags::FIXED1;
+    s.set_rflags(flags::FIXED1);
     s.rip = 0xfff0;
     for (auto& seg : s.seg) {
         seg.selector = 0;
@@ -307,9 +307,10 @@ void Cpu::set_eflags(uint32_t value, uint32_t mask) {
     // Bits 3, 5, 15 and 22-31 are reserved zero; bit 1 is reserved one.
     constexpr uint32_t kWritable = 0x003f7fd5;
     mask &= kWritable;
-    uint64_t old = s.rflags;
-    s.rflags = (s.rflags & ~uint64_t(mask)) | (value & mask) | flags::FIXED1;
-    if ((old ^ s.rflags) & (flags::IF | flags::TF | flags::VM | flags::IOPL | flags::AC)) end_block();
+    const uint64_t old = s.system_flags;
+    s.system_flags = (old & ~uint64_t(mask)) | (value & mask) | flags::FIXED1;
+    merge_status_flags(value, mask & flags::ARITH);
+    if ((old ^ s.system_flags) & (flags::IF | flags::TF | flags::VM | flags::IOPL | flags::AC)) end_block();
 }
 
 // ---------------------------------------------------------------- faults
@@ -429,7 +430,7 @@ bool Cpu::handle_events() {
         return true;
     }
     if (intr_line_ && !interrupts_masked_) {
-        if ((s.rflags & flags::IF) && !s.interrupt_shadow && pic_) {
+        if ((s.system_flags & flags::IF) && !s.interrupt_shadow && pic_) {
             s.halted = false;
             uint8_t vector = pic_->acknowledge();
             try {
@@ -474,14 +475,17 @@ void Cpu::trace_block(const DecodedBlock& block) {
 inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t cs_limit) {
     const uint64_t start = s.rip;
     const uint64_t saved_rsp = s.gpr[kRsp];
-    // Keeps the compiler from fusing the loads of rip and rflags into one
-    // 16-byte load: the previous handler stored them separately, and a
-    // load spanning two stores cannot be store-forwarded. That stall was
-    // 40% of this loop's time (perf), on every guest instruction.
+    // Keeps the compiler from fusing the loads of rip and the two flag
+    // words into 16-byte loads: the previous handler stored them
+    // separately, and a load spanning two stores cannot be
+    // store-forwarded. That stall was 40% of this loop's time (perf), on
+    // every guest instruction.
     asm volatile("" ::: "memory");
-    const uint64_t saved_flags = s.rflags;
+    const uint64_t saved_system = s.system_flags;
+    asm volatile("" ::: "memory");
+    const uint64_t saved_status = s.status_flags;
     const bool shadowed = s.interrupt_shadow;
-    const bool single_step = saved_flags & flags::TF;
+    const bool single_step = saved_system & flags::TF;
     insn_rip_ = start;
     try {
         if (start + insn.length - 1 > cs_limit) raise(kGP, 0);
@@ -490,7 +494,8 @@ inline bool Cpu::step_insn(const DecodedInsn& insn, uint64_t ip_mask, uint32_t c
     } catch (const CpuException& e) {
         s.rip = start;
         s.gpr[kRsp] = saved_rsp;
-        s.rflags = saved_flags;
+        s.system_flags = saved_system;
+        s.status_flags = saved_status;
         deliver_exception(e);
         steps_++;
         exception_steps_++;
@@ -536,7 +541,8 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
     uint64_t start = s.rip;
     uint64_t next = start;
     uint64_t saved_rsp = s.gpr[kRsp];
-    uint64_t saved_flags = s.rflags;
+    uint64_t saved_system = s.system_flags;
+    uint64_t saved_status = s.status_flags;
     try {
         while (insn != last) {
             // EIP is carried in a register from one instruction to the
@@ -547,7 +553,9 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
             start = next;
             saved_rsp = s.gpr[kRsp];
             asm volatile("" ::: "memory");  // see step_insn
-            saved_flags = s.rflags;
+            saved_system = s.system_flags;
+            asm volatile("" ::: "memory");
+            saved_status = s.status_flags;
             insn_rip_ = start;
             if (kCheckLimit && start + insn->length - 1 > cs_limit) [[unlikely]]
                 raise(kGP, 0);
@@ -561,7 +569,8 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
     } catch (const CpuException& e) {
         s.rip = start;
         s.gpr[kRsp] = saved_rsp;
-        s.rflags = saved_flags;
+        s.system_flags = saved_system;
+        s.status_flags = saved_status;
         steps_ += uint64_t(insn - first) + 1;
         exception_steps_++;
         deliver_exception(e);
@@ -574,7 +583,7 @@ inline void Cpu::execute_block_plain(const DecodedBlock& block, uint64_t ip_mask
 void Cpu::execute_block(const DecodedBlock& block, uint64_t max_insns) {
     const uint64_t ip_mask = block.key.mode == DecodeMode::kProt32 ? 0xffffffffull : 0xffffull;
     const uint32_t cs_limit = s.seg[kCs].limit;
-    if (!debug_active_ && max_insns >= block.insns.size() && !s.interrupt_shadow && !(s.rflags & flags::TF))
+    if (!debug_active_ && max_insns >= block.insns.size() && !s.interrupt_shadow && !(s.system_flags & flags::TF))
         [[likely]] {
         // A block that ends inside the CS limit needs no check per instruction.
         if (s.rip + block.bytes - 1 <= cs_limit) [[likely]]
@@ -627,7 +636,7 @@ Cpu::StopReason Cpu::run(uint64_t max_insns) {
         uint64_t budget = end - steps_;
         // One instruction at a time while an interrupt shadow or a single
         // step is pending, so the boundary after it is seen.
-        const bool one_step = s.interrupt_shadow || (s.rflags & flags::TF);
+        const bool one_step = s.interrupt_shadow || (s.system_flags & flags::TF);
         if (one_step) budget = 1;
         // The block executor (the JIT) runs whole blocks only, and leaves
         // breakpoints, watchpoints, single steps and the instruction in an

@@ -205,8 +205,12 @@ public:
         bool events_pending, shutdown;
         int delivering_vector;
     };
+    // The state with its flags normalised (CpuState::normalise_flags), so
+    // that equal states are equal bytes.
     Checkpoint checkpoint() const {
-        return Checkpoint{s, instructions_retired(), steps_, insn_rip_, events_pending_, shutdown_, delivering_vector_};
+        Checkpoint c{s, instructions_retired(), steps_, insn_rip_, events_pending_, shutdown_, delivering_vector_};
+        c.s.normalise_flags();
+        return c;
     }
     void restore(const Checkpoint& c) {
         s = c.s;
@@ -381,13 +385,27 @@ public:
     uint64_t peek(unsigned size, uint64_t offset = 0);
 
     // EFLAGS with the fixed bits right; set_eflags writes only `mask` bits.
-    uint32_t eflags() const { return uint32_t(s.rflags) | flags::FIXED1; }
+    uint32_t eflags() const { return uint32_t(s.rflags()) | flags::FIXED1; }
     void set_eflags(uint32_t value, uint32_t mask);
-    bool flag(uint32_t f) const { return s.rflags & f; }
-    void set_flag(uint32_t f, bool on) { s.rflags = on ? (s.rflags | f) : (s.rflags & ~uint64_t(f)); }
+    // Any EFLAGS bits (each from the word that holds it; with `f` known at
+    // compile time, one load).
+    bool flag(uint32_t f) const {
+        return (s.status_flags & (f & flags::ARITH)) | (s.system_flags & (f & ~flags::ARITH));
+    }
+    void set_flag(uint32_t f, bool on) {
+        if (f & flags::ARITH) s.status_flags = on ? (s.status_flags | f) : (s.status_flags & ~uint64_t(f));
+        if (f & ~flags::ARITH) s.system_flags = on ? (s.system_flags | f) : (s.system_flags & ~uint64_t(f));
+    }
+    // The status flags of an instruction that sets all six: stored without
+    // a look at the old ones (see CpuState::status_flags).
+    void set_status_flags(uint32_t f) { s.status_flags = f; }
+    // The status flags in `mask` from `f`, the others kept.
+    void merge_status_flags(uint32_t f, uint32_t mask) {
+        s.status_flags = (s.status_flags & ~uint64_t(mask)) | (f & mask);
+    }
     // Condition code 0-15 (the cc in Jcc/SETcc/CMOVcc).
     bool condition(unsigned cc) const {
-        const uint64_t f = s.rflags;
+        const uint64_t f = s.status_flags;
         bool r;
         switch (cc >> 1) {
         case 0: r = f & flags::OF; break;                                         // O
@@ -491,7 +509,7 @@ private:
     // limit holds the access: what check_segment_access() would pass.
     bool fast_data_access(const SegmentCache& sc, uint64_t offset, unsigned size, uint16_t writable) const {
         constexpr uint16_t kMask = SegmentCache::kP | SegmentCache::kS | 0x8 | 0x4;
-        return (s.cr0 & cr0::PE) && !(s.rflags & flags::VM) && !debug_active_ &&
+        return (s.cr0 & cr0::PE) && !(s.system_flags & flags::VM) && !debug_active_ &&
                (sc.attr & (kMask | writable)) == (SegmentCache::kP | SegmentCache::kS | writable) &&
                offset + size - 1 <= sc.limit;
     }

@@ -14,7 +14,11 @@ void CpuState::describe(StateVisitor& v) {
     v.begin_section("cpu", 1);
     v.field("gpr", gpr);
     v.field("rip", rip);
-    v.field("rflags", rflags);
+    // One field in the stream, the whole register (a visitor that loads
+    // other fields and leaves this one alone keeps its value).
+    normalise_flags();
+    v.field("rflags", system_flags);
+    status_flags = system_flags;
     static const char* const kSegNames[] = {"es", "cs", "ss", "ds", "fs", "gs"};
     for (int i = 0; i < kNumSegRegs; i++) describe_segment(v, kSegNames[i], seg[i]);
     describe_segment(v, "ldtr", ldtr);

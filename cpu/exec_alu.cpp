@@ -14,23 +14,23 @@ namespace {
 
 using alu::by_size;
 
-#define N86_OP_FUNCTOR(Name, fn)                                                   \
+// kReadsFlags: the operation consumes a flag (CF for ADC/SBB). The others
+// neither read the old status flags nor keep any of them, so their result
+// flags are stored without loading the old ones.
+#define N86_OP_FUNCTOR(Name, fn, reads)                                            \
     struct Name {                                                                  \
+        static constexpr bool kReadsFlags = reads;                                 \
         template <typename T>                                                      \
         static T run(T d, T s, uint32_t& f) { return alu::fn(d, s, f); }           \
     };
 
-N86_OP_FUNCTOR(Add, h_add)
-N86_OP_FUNCTOR(Adc, h_adc)
-N86_OP_FUNCTOR(Sub, h_sub)
-N86_OP_FUNCTOR(Sbb, h_sbb)
-N86_OP_FUNCTOR(And, h_and)
-N86_OP_FUNCTOR(Or, h_or)
-N86_OP_FUNCTOR(Xor, h_xor)
-
-void commit_flags(Cpu& cpu, uint32_t f) {
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
-}
+N86_OP_FUNCTOR(Add, h_add, false)
+N86_OP_FUNCTOR(Adc, h_adc, true)
+N86_OP_FUNCTOR(Sub, h_sub, false)
+N86_OP_FUNCTOR(Sbb, h_sbb, true)
+N86_OP_FUNCTOR(And, h_and, false)
+N86_OP_FUNCTOR(Or, h_or, false)
+N86_OP_FUNCTOR(Xor, h_xor, false)
 
 // Dst op= Src (operand accessors: cpu/operand_forms.h).
 template <typename Op, bool kWriteBack>
@@ -40,13 +40,13 @@ struct Binary {
         const unsigned size = Dst::size(insn, 0);
         const uint64_t d = Dst::read(cpu, insn, 0);
         const uint64_t s = Src::read_as(cpu, insn, 1, size);
-        uint32_t f = uint32_t(cpu.s.rflags);
+        uint32_t f = Op::kReadsFlags ? uint32_t(cpu.s.status_flags) : 0;
         const uint64_t r = by_size(size, [&](auto t) {
             using T = decltype(t);
             return uint64_t(Op::run(T(d), T(s), f));
         });
         if constexpr (kWriteBack) Dst::write(cpu, insn, 0, r);
-        commit_flags(cpu, f);
+        cpu.set_status_flags(f & flags::ARITH);
     }
 };
 
@@ -56,7 +56,7 @@ struct Unary {
     static void run(Cpu& cpu, const DecodedInsn& insn) {
         const unsigned size = Dst::size(insn, 0);
         const uint64_t d = Dst::read(cpu, insn, 0);
-        uint32_t f = uint32_t(cpu.s.rflags);
+        uint32_t f = 0;
         const uint64_t r = by_size(size, [&](auto t) {
             using T = decltype(t);
             if constexpr (kWhich == 0) return uint64_t(alu::h_inc(T(d), f));
@@ -64,7 +64,9 @@ struct Unary {
             else return uint64_t(alu::h_neg(T(d), f));
         });
         Dst::write(cpu, insn, 0, r);
-        commit_flags(cpu, f);
+        // INC and DEC keep CF.
+        if constexpr (kWhich == 2) cpu.set_status_flags(f & flags::ARITH);
+        else cpu.merge_status_flags(f, flags::ARITH & ~flags::CF);
     }
 };
 

@@ -24,7 +24,7 @@ uint32_t szp(uint8_t al) {
 }
 
 void set_arith(Cpu& cpu, uint32_t f) {
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 template <bool kSub>
@@ -88,7 +88,7 @@ void exec_aam(Cpu& cpu, const DecodedInsn& insn) {
 void exec_aad(Cpu& cpu, const DecodedInsn& insn) {
     const uint8_t base = uint8_t(insn.ops[0].imm);
     const uint16_t ax = uint16_t(cpu.reg(kRax, 2));
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     const uint8_t al = alu::h_add(uint8_t(ax), uint8_t((ax >> 8) * base), f);
     cpu.set_reg(kRax, 2, al);
     set_arith(cpu, f);

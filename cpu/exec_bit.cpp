@@ -37,7 +37,7 @@ void exec_bt(Cpu& cpu, const DecodedInsn& insn) {
         value = cpu.read_operand(insn, 0);
     }
     const uint64_t bit = offset & (bits - 1);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     const uint64_t r = size == 2 ? [&]() -> uint64_t {
         switch (kOp) {
         case BitOp::kBt: return alu::h_bt(uint16_t(value), uint16_t(bit), f);
@@ -57,7 +57,7 @@ void exec_bt(Cpu& cpu, const DecodedInsn& insn) {
         if (mem) cpu.write_mem(SegReg(dst.seg), ea, size, r);
         else cpu.write_operand(insn, 0, r);
     }
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 template <bool kReverse>
@@ -65,12 +65,12 @@ void exec_bitscan(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.ops[0].size;
     const uint64_t src = cpu.read_operand(insn, 1);
     const uint64_t d = cpu.read_operand(insn, 0);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     uint64_t r;
     if (size == 2) r = kReverse ? alu::h_bsr(uint16_t(d), uint16_t(src), f) : alu::h_bsf(uint16_t(d), uint16_t(src), f);
     else r = kReverse ? alu::h_bsr(uint32_t(d), uint32_t(src), f) : alu::h_bsf(uint32_t(d), uint32_t(src), f);
     if (src != 0) cpu.write_operand(insn, 0, r);
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 }  // namespace

@@ -85,14 +85,14 @@ void exec_xchg(Cpu& cpu, const DecodedInsn& insn) {
 }
 
 void commit_arith(Cpu& cpu, uint32_t f) {
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 void exec_xadd(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.ops[0].size;
     const uint64_t d = cpu.read_operand(insn, 0);
     const uint64_t s = cpu.read_operand(insn, 1);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     const uint64_t sum = alu::by_size(size, [&](auto t) {
         using T = decltype(t);
         return uint64_t(alu::h_add(T(d), T(s), f));
@@ -114,7 +114,7 @@ void exec_cmpxchg(Cpu& cpu, const DecodedInsn& insn) {
     const uint64_t d = cpu.read_operand(insn, 0);
     const uint64_t s = cpu.read_operand(insn, 1);
     const uint64_t acc = cpu.reg(kRax, size);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     alu::by_size(size, [&](auto t) {
         using T = decltype(t);
         return uint64_t(alu::h_sub(T(acc), T(d), f));
@@ -183,7 +183,7 @@ void exec_lahf(Cpu& cpu, const DecodedInsn&) {
 void exec_sahf(Cpu& cpu, const DecodedInsn&) {
     const uint32_t ah = uint32_t(cpu.s.gpr[kRax] >> 8) & 0xff;
     constexpr uint32_t kMask = flags::SF | flags::ZF | flags::AF | flags::PF | flags::CF;
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(kMask)) | (ah & kMask);
+    cpu.merge_status_flags(ah, kMask);
 }
 
 void exec_xlat(Cpu& cpu, const DecodedInsn& insn) {

@@ -13,7 +13,7 @@ namespace nomad86 {
 namespace {
 
 void commit_flags(Cpu& cpu, uint32_t f) {
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 // MUL / IMUL r/m: AX = AL * r/m8, DX:AX = AX * r/m16, EDX:EAX = EAX * r/m32.
@@ -22,7 +22,7 @@ void exec_mul_acc(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.ops[0].size;
     const uint64_t src = cpu.read_operand(insn, 0);
     const uint64_t a = cpu.reg(kRax, size);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     alu::by_size(size, [&](auto t) {
         using T = decltype(t);
         T lo, hi;
@@ -49,7 +49,7 @@ struct Imul2 {
     static void run(Cpu& cpu, const DecodedInsn& insn) {
         const uint64_t a = Dst::read(cpu, insn, 0);
         const uint64_t b = Src::read(cpu, insn, 1);
-        uint32_t f = uint32_t(cpu.s.rflags);
+        uint32_t f = uint32_t(cpu.s.status_flags);
         Dst::write(cpu, insn, 0, imul2(Dst::size(insn, 0), a, b, f));
         commit_flags(cpu, f);
     }
@@ -61,7 +61,7 @@ void exec_imul(Cpu& cpu, const DecodedInsn& insn) {
     const unsigned size = insn.ops[0].size;
     const uint64_t a = cpu.read_operand(insn, 1);
     const uint64_t b = alu::read_src(cpu, insn, 2, size);
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     cpu.write_operand(insn, 0, imul2(size, a, b, f));
     commit_flags(cpu, f);
 }
@@ -92,7 +92,7 @@ void exec_div(Cpu& cpu, const DecodedInsn& insn) {
         const uint64_t q = dividend / divisor;
         if (q > alu::size_mask(size)) cpu.raise(kDE);
     }
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     alu::by_size(size, [&](auto t) {
         using T = decltype(t);
         T q, r;

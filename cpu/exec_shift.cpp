@@ -23,7 +23,7 @@ struct Shift {
         const uint8_t count = uint8_t(Src::read(cpu, insn, 1)) & 0x1f;
         const uint64_t d = Dst::read(cpu, insn, 0);
         if (count == 0) return;
-        uint32_t f = uint32_t(cpu.s.rflags);
+        uint32_t f = uint32_t(cpu.s.status_flags);
         const uint64_t r = alu::by_size(size, [&](auto t) {
             using T = decltype(t);
             switch (kOp) {
@@ -37,7 +37,7 @@ struct Shift {
             }
         });
         Dst::write(cpu, insn, 0, r);
-        cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+        cpu.set_status_flags(f & flags::ARITH);
     }
 };
 
@@ -53,7 +53,7 @@ void exec_double_shift(Cpu& cpu, const DecodedInsn& insn) {
     const uint64_t d = cpu.read_operand(insn, 0);
     const uint64_t s = cpu.read_operand(insn, 1);
     if (count == 0) return;
-    uint32_t f = uint32_t(cpu.s.rflags);
+    uint32_t f = uint32_t(cpu.s.status_flags);
     uint64_t r;
     if (size == 2) {
         r = kLeft ? alu::h_shld(uint16_t(d), uint16_t(s), count, f) : alu::h_shrd(uint16_t(d), uint16_t(s), count, f);
@@ -61,7 +61,7 @@ void exec_double_shift(Cpu& cpu, const DecodedInsn& insn) {
         r = kLeft ? alu::h_shld(uint32_t(d), uint32_t(s), count, f) : alu::h_shrd(uint32_t(d), uint32_t(s), count, f);
     }
     cpu.write_operand(insn, 0, r);
-    cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+    cpu.set_status_flags(f & flags::ARITH);
 }
 
 }  // namespace

@@ -129,14 +129,14 @@ void exec_string(Cpu& cpu, const DecodedInsn& insn) {
         case StrOp::kCmps: {
             const uint64_t a = cpu.read_mem(src_seg, si, size);
             const uint64_t b = cpu.read_mem(kEs, di, size);
-            const uint32_t f = compare_flags(a, b, size, uint32_t(cpu.s.rflags));
-            cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+            const uint32_t f = compare_flags(a, b, size, uint32_t(cpu.s.status_flags));
+            cpu.set_status_flags(f & flags::ARITH);
             break;
         }
         case StrOp::kScas: {
             const uint64_t b = cpu.read_mem(kEs, di, size);
-            const uint32_t f = compare_flags(cpu.reg(kRax, size), b, size, uint32_t(cpu.s.rflags));
-            cpu.s.rflags = (cpu.s.rflags & ~uint64_t(flags::ARITH)) | (f & flags::ARITH);
+            const uint32_t f = compare_flags(cpu.reg(kRax, size), b, size, uint32_t(cpu.s.status_flags));
+            cpu.set_status_flags(f & flags::ARITH);
             break;
         }
         case StrOp::kLods:

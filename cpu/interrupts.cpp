@@ -36,7 +36,7 @@ void deliver_real(Cpu& cpu, uint8_t vector) {
     cpu.push(2, s.rip & 0xffff);
     cpu.load_segment_real(kCs, uint16_t(entry >> 16));
     s.rip = entry & 0xffff;
-    s.rflags &= ~uint64_t(flags::IF | flags::TF | flags::AC);
+    s.system_flags &= ~uint64_t(flags::IF | flags::TF | flags::AC);
 }
 
 void deliver_protected(Cpu& cpu, uint8_t vector, InterruptSource source, bool has_error, uint32_t error_code) {
@@ -133,7 +133,7 @@ void deliver_protected(Cpu& cpu, uint8_t vector, InterruptSource source, bool ha
     s.rip = offset;
     uint64_t clear = flags::TF | flags::NT | flags::RF | flags::VM;
     if (!trap_gate) clear |= flags::IF;
-    s.rflags &= ~clear;
+    s.system_flags &= ~clear;
 }
 
 enum class ExcClass { kBenign, kContributory, kPageFault, kDoubleFault };
@@ -165,7 +165,7 @@ void Cpu::deliver_interrupt(uint8_t vector, InterruptSource source, bool has_err
     // Delivery is all or nothing for the registers: a fault part-way leaves
     // the interrupted state for the next event's delivery.
     const std::array<SegmentCache, kNumSegRegs> seg = s.seg;
-    const uint64_t rip = s.rip, rsp = s.gpr[kRsp], rflags = s.rflags;
+    const uint64_t rip = s.rip, rsp = s.gpr[kRsp], rflags = s.rflags();
     const uint8_t cpl = s.cpl;
     try {
         if (!s.protected_mode()) deliver_real(*this, vector);
@@ -174,7 +174,7 @@ void Cpu::deliver_interrupt(uint8_t vector, InterruptSource source, bool has_err
         s.seg = seg;
         s.rip = rip;
         s.gpr[kRsp] = rsp;
-        s.rflags = rflags;
+        s.set_rflags(rflags);
         s.cpl = cpl;
         throw;
     }

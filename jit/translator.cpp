@@ -22,7 +22,8 @@ using namespace asmjit;
 static_assert(std::is_standard_layout_v<CpuState>, "generated code addresses CpuState fields by offset");
 constexpr int32_t kGprOffset = int32_t(offsetof(CpuState, gpr));
 constexpr int32_t kRipOffset = int32_t(offsetof(CpuState, rip));
-constexpr int32_t kFlagsOffset = int32_t(offsetof(CpuState, rflags));
+constexpr int32_t kSystemFlagsOffset = int32_t(offsetof(CpuState, system_flags));
+constexpr int32_t kStatusFlagsOffset = int32_t(offsetof(CpuState, status_flags));
 constexpr int32_t kCr0Offset = int32_t(offsetof(CpuState, cr0));
 constexpr int32_t kCr4Offset = int32_t(offsetof(CpuState, cr4));
 constexpr int32_t kCplOffset = int32_t(offsetof(CpuState, cpl));
@@ -99,6 +100,21 @@ const x86::Gp kSteps = x86::r15;
 // The host address of the current memory access (scratch: no call comes
 // between the fast path and the access but the journal's, which saves it).
 const x86::Gp kHost = x86::r11;
+// The guest's EFLAGS from CpuState's two words (CpuState::status_flags)
+// into `flags`; clobbers `scratch` and the host's EFLAGS.
+void emit_load_flags(x86::Assembler& a, const x86::Gp& flags, const x86::Gp& scratch) {
+    a.mov(flags, x86::qword_ptr(kState, kSystemFlagsOffset));
+    a.mov(scratch, x86::qword_ptr(kState, kStatusFlagsOffset));
+    a.xor_(scratch, flags);
+    a.and_(scratch.r32(), Imm(int32_t(flags::ARITH)));
+    a.xor_(flags, scratch);
+}
+// The whole register into both words, as CpuState::set_rflags does.
+void emit_store_flags(x86::Assembler& a, const x86::Gp& flags) {
+    a.mov(x86::qword_ptr(kState, kSystemFlagsOffset), flags);
+    a.mov(x86::qword_ptr(kState, kStatusFlagsOffset), flags);
+}
+
 // The helper: one interpreter step. Returns false when the block must end.
 // `kKeepsEntryState`: the instruction is one of keeps_entry_state()'s.
 template <bool kKeepsEntryState>
@@ -735,7 +751,7 @@ public:
         a_.mov(kCpu, x86::rdi);
         a_.mov(kState, x86::rsi);
         // What a chained jump brings in registers (see kSteps).
-        a_.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+        emit_load_flags(a_, kFlags, x86::rax);
         a_.mov(kEntryRip, x86::qword_ptr(kState, kRipOffset));
         a_.mov(kSteps, in_cpu(cpu_.step_counter(), 8));
         epilogue_ = a_.newLabel();
@@ -837,7 +853,7 @@ public:
     // EIP and the flags a chained jump carries in registers, into CpuState.
     void store_entry_state() {
         a_.mov(x86::qword_ptr(kState, kRipOffset), kEntryRip);
-        a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+        emit_store_flags(a_, kFlags);
     }
 
     // The flags into kFlags and the registers into CpuState, before a
@@ -850,7 +866,7 @@ public:
     // block reads them (the dispatcher, the jump cache's lookup).
     void sync_state() {
         sync_registers();
-        a_.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+        emit_store_flags(a_, kFlags);
     }
 
     // rax = (entry + offset) & ip_mask
@@ -2720,7 +2736,7 @@ const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps
     x86::Assembler a(&code);
     const ptrdiff_t steps = reinterpret_cast<const char*>(cpu_.step_counter()) - reinterpret_cast<const char*>(&cpu_);
     const x86::Mem step_counter = x86::qword_ptr(kCpu, int32_t(steps));
-    a.mov(x86::qword_ptr(kState, kFlagsOffset), kFlags);
+    emit_store_flags(a, kFlags);
     a.mov(step_counter, kSteps);
     a.mov(x86::rdi, kCpu);
     a.mov(x86::edx, Imm(ip16 ? 0xffffu : 0xffffffffu));
@@ -2728,7 +2744,7 @@ const void* Translator::build_step_routine(bool ip16, bool take_back, bool keeps
     a.sub(x86::rsp, 8);
     a.call(Imm(reinterpret_cast<uint64_t>(keeps_entry_state ? &jit_step<true> : &jit_step<false>)));
     a.add(x86::rsp, 8);
-    a.mov(kFlags, x86::qword_ptr(kState, kFlagsOffset));
+    emit_load_flags(a, kFlags, x86::rcx);
     a.mov(kSteps, step_counter);
     if (take_back) {
         Label done = a.newLabel();

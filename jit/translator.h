@@ -45,7 +45,7 @@
 // target up in the jump cache (jit/jump_cache.h) and jumps there directly.
 //
 // Guest flags live in a host register (r13) while a block runs, and in
-// CpuState::rflags outside it: stored before every helper call and exit,
+// CpuState (status_flags and system_flags) outside it: stored before every helper call and exit,
 // reloaded after a helper. An inline instruction computes them with the
 // host's own instruction and leaves them in the host's EFLAGS; they are
 // captured into r13 only when code that clobbers EFLAGS or reads r13

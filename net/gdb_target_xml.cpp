@@ -257,7 +257,7 @@ std::string read_register(const CpuState& s, GdbArch arch, int regno) {
     switch (r.kind) {
     case Kind::kGpr: put_le(&out, s.gpr[r.index], n); break;
     case Kind::kRip: put_le(&out, s.rip, n); break;
-    case Kind::kEflags: put_le(&out, s.rflags, n); break;
+    case Kind::kEflags: put_le(&out, s.rflags(), n); break;
     case Kind::kSeg: put_le(&out, s.seg[r.index].selector, n); break;
     case Kind::kSegBase: put_le(&out, s.seg[r.index].base, n); break;
     case Kind::kKernelGsBase: put_le(&out, s.msr.kernel_gs_base, n); break;
@@ -286,7 +286,7 @@ bool write_register(CpuState& s, GdbArch arch, int regno, const uint8_t* data, s
     switch (r.kind) {
     case Kind::kGpr: s.gpr[r.index] = (s.gpr[r.index] & ~mask) | v; break;
     case Kind::kRip: s.rip = v; break;
-    case Kind::kEflags: s.rflags = (v & 0x3f7fd5) | flags::FIXED1; break;
+    case Kind::kEflags: s.set_rflags((v & 0x3f7fd5) | flags::FIXED1); break;
     case Kind::kSeg:
         // Real and virtual-8086 mode: the base follows the selector. In
         // protected mode only the visible selector changes (no descriptor

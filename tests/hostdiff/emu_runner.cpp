@@ -128,7 +128,7 @@ struct EmuRunner::Impl {
         s.seg[kCs] = flat(kSelCode3, 0xb, 3);
         cpu.update_cpl(3);
         for (int r = 0; r < 8; r++) s.gpr[r] = t.gpr[r];
-        s.rflags = (t.eflags & kComparedFlags) | flags::FIXED1 | flags::IF;  // IOPL 0
+        s.set_rflags((t.eflags & kComparedFlags) | flags::FIXED1 | flags::IF);  // IOPL 0
         s.rip = layout::kInsnAddr;
         cpu.flush_decoded_blocks();
     }

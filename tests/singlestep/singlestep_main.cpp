@@ -110,7 +110,7 @@ public:
         s.rip = t.init.regs[moo::kIp];
         // FLAGS bits 12-15 of the initial state are random; a 286 in real mode
         // holds them clear (../shared/README.md), bits 3 and 5 are reserved 0.
-        s.rflags = (t.init.regs[moo::kFlags] & 0x0fd7) | flags::FIXED1;
+        s.set_rflags((t.init.regs[moo::kFlags] & 0x0fd7) | flags::FIXED1);
 
         bool code_in_hole = false;
         for (auto [a, v] : t.init.ram) {

@@ -42,7 +42,7 @@ struct Pm {
             set_idt(v, gate(0x08, uint32_t(handler(v)), 0xe, 0));
             r.poke(handler(v), {0xf4});  // HLT
         }
-        r.s.rflags = flags::FIXED1 | flags::IF;
+        r.s.set_rflags(flags::FIXED1 | flags::IF);
         r.s.gpr[kRsp] = kStack;  // the rig's 0x100000 is in the legacy hole
     }
     // CPL 3 with flat ring-3 segments.

@@ -77,7 +77,7 @@ struct RealModeRig : CpuRig {
         step(n);
     }
     bool f(uint32_t fl) const { return cpu.flag(fl); }
-    void setf(uint32_t on) { s.rflags = flags::FIXED1 | on; }
+    void setf(uint32_t on) { s.set_rflags(flags::FIXED1 | on); }
     uint32_t arith() const { return cpu.eflags() & flags::ARITH; }
     uint16_t sp() const { return uint16_t(s.gpr[kRsp]); }
     uint64_t stack(unsigned off, unsigned size = 2) { return peek(kBase + sp() + off, size); }

@@ -89,7 +89,7 @@ void check_flat_entry(const CpuState& s, uint32_t eip) {
     CHECK(s.rip == eip);
     CHECK(s.protected_mode());
     CHECK((s.cr0 & cr0::PG) == 0);
-    CHECK((s.rflags & flags::IF) == 0);
+    CHECK((s.rflags() & flags::IF) == 0);
     CHECK(s.cpl == 0);
     CHECK(s.seg[kCs].selector == 0x10);
     CHECK(s.seg[kCs].base == 0);

@@ -48,7 +48,7 @@ TEST_CASE("Jcc: all 16 conditions, short and near forms") {
         for (uint32_t f : flag_sets) {
             CAPTURE(cc);
             CAPTURE(f);
-            r.s.rflags = flags::FIXED1 | f;
+            r.s.set_rflags(flags::FIXED1 | f);
             place(r, 0x1000, {uint8_t(0x70 + cc), 0x10});
             r.step();
             CHECK(r.s.rip == (expected_cc(cc, f) ? 0x1012u : 0x1002u));
@@ -121,7 +121,7 @@ TEST_CASE("LOOP/LOOPE/LOOPNE count by address size; JECXZ/JCXZ") {
     CHECK(r.s.gpr[kRcx] == 0x1ffff);
 
     r.s.gpr[kRcx] = 5;
-    r.s.rflags = flags::FIXED1;  // ZF = 0
+    r.s.set_rflags(flags::FIXED1);  // ZF = 0
     place(r, 0x1000, {0xe1, 0xfe});  // loope $
     r.step();
     CHECK(r.s.rip == 0x1002);
@@ -360,7 +360,7 @@ TEST_CASE("IRETD at CPL 3 cannot change IF or IOPL; NT=1 is #GP") {
     CHECK(r.cpu.flag(flags::CF));
 
     Pm pm2(r);
-    r.s.rflags |= flags::NT;
+    r.s.system_flags |= flags::NT;
     place(r, 0x1000, {0xcf});
     r.step();
     REQUIRE(pm2.in_handler(kGP));

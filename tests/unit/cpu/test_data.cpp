@@ -219,7 +219,7 @@ TEST_CASE("data: POPFD at CPL 3 keeps IF and IOPL") {
     test::CpuRig r;
     r.flat32(0x1000);
     r.s.cpl = 3;
-    r.s.rflags = flags::FIXED1 | flags::IF;  // IOPL 0
+    r.s.set_rflags(flags::FIXED1 | flags::IF);  // IOPL 0
     r.poke(0x1000, {0x9d});
     r.poke(0x90000 - 4, {0x01, 0x30, 0x00, 0x00});  // CF, IOPL 3, IF clear
     r.s.gpr[kRsp] = 0x90000 - 4;

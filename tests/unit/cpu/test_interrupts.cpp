@@ -22,7 +22,7 @@ struct FakePic final : InterruptAcknowledge {
 TEST_CASE("real mode: INT n and IRET round trip through the IVT") {
     test::CpuRig r;
     r.real_mode(0, 0x7c00);
-    r.s.rflags = flags::FIXED1 | flags::IF | flags::CF;
+    r.s.set_rflags(flags::FIXED1 | flags::IF | flags::CF);
     r.poke(0x21 * 4, {0x00, 0x05, 0x40, 0x00});  // 0040:0500 -> linear 0x900
     r.poke(0x900, {0xcf});                        // IRET
     r.poke(0x7c00, {0xcd, 0x21, 0xf4});           // INT 21h; HLT
@@ -53,7 +53,7 @@ TEST_CASE("real mode: INT3 and INTO are traps; INTO only with OF") {
     r.poke(0x7c00, {0xce, 0xce, 0xcc});  // INTO; INTO; INT3
     r.step();
     CHECK(r.s.rip == 0x7c01);  // OF clear: no trap
-    r.s.rflags |= flags::OF;
+    r.s.status_flags |= flags::OF;
     r.step();
     CHECK(r.s.rip == 0x700);  // a trap retires the INTO; the handler has not run yet
     CHECK(r.peek(0xfff8, 2) == 0x7c02);
@@ -204,7 +204,7 @@ TEST_CASE("INTR is held off while IF is clear") {
     FakePic pic;
     pic.vector = 0x20;
     r.cpu.set_interrupt_controller(&pic);
-    r.s.rflags = flags::FIXED1;
+    r.s.set_rflags(flags::FIXED1);
     r.poke(0x1000, {0xf4});
     r.cpu.set_irq(0, true);
     r.cpu.run(5);

@@ -188,7 +188,7 @@ TEST_CASE("real mode keeps the limit (unreal mode); V86 mode forces 64 KiB DPL 3
     CHECK(r.cpu.read_mem(kDs, 0x100000, 4) == r.peek(0x12340 + 0x100000, 4));
 
     Pm pm(r);
-    r.s.rflags |= flags::VM;
+    r.s.system_flags |= flags::VM;
     r.s.cpl = 3;
     r.cpu.load_segment(kEs, 0xb800);
     CHECK(r.s.seg[kEs].base == 0xb8000);
@@ -226,7 +226,7 @@ TEST_CASE("V86: an interrupt goes to ring 0 with the segment registers pushed an
     r.s.idtr.limit = 0x21 * 8 - 1;
     pm.set_idt(0x20, Pm::gate(0x08, 0x4800, 0xe, 0));
     r.poke(0x4800, {0xcf});  // IRETD
-    r.s.rflags = flags::FIXED1 | flags::IF | flags::VM | (3u << flags::IOPL_SHIFT);
+    r.s.set_rflags(flags::FIXED1 | flags::IF | flags::VM | (3u << flags::IOPL_SHIFT));
     r.s.cpl = 3;
     for (SegReg s : {kCs, kSs, kDs, kEs, kFs, kGs}) r.cpu.load_segment_real(s, 0x2000);
     r.cpu.load_segment_real(kDs, 0x3000);

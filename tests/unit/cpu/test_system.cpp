@@ -36,7 +36,7 @@ TEST_CASE("CLI/STI: IOPL against CPL") {
 
     Pm pm2(r);
     pm2.user(0x1000, 0x7000);
-    r.s.rflags |= 3u << flags::IOPL_SHIFT;
+    r.s.system_flags |= 3u << flags::IOPL_SHIFT;
     place(r, 0x1000, {0xfa, 0xfb, 0xfb});
     r.step();
     CHECK(r.s.rip == 0x1001);

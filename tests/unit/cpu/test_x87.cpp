@@ -258,7 +258,7 @@ TEST_CASE("x87: FCOM, FUCOM, FTST, FCOMI and their flags") {
         p.b({0xd8, 0xd1}).go();        // FCOM ST(1)
         CHECK((p.fsw() & x87::kCcMask) == c.cc);
         CHECK(bool(p.fsw() & x87::kIE) == std::isnan(c.a));
-        p.s.rflags |= flags::OF | flags::SF | flags::AF;
+        p.s.status_flags |= flags::OF | flags::SF | flags::AF;
         p.b({0xdb, 0xe9}).go();  // FUCOMI ST(0), ST(1)
         CHECK((p.cpu.eflags() & flags::ARITH) == c.fl);
         p.b({0xdf, 0xf1}).go();  // FCOMIP
@@ -337,7 +337,7 @@ TEST_CASE("x87: control instructions: FNSTCW/FLDCW, FNSTSW, FXCH, FFREE, FINCSTP
     p.b({0xd9, 0xf6}).go();  // FDECSTP
     CHECK(p.top() == 6);
     p.b({0xd9, 0xe8}).b({0xd9, 0xee}).go();  // ST0 = 0, ST1 = 1
-    p.s.rflags |= flags::ZF;
+    p.s.status_flags |= flags::ZF;
     p.b({0xda, 0xc9}).go();  // FCMOVE ST(0), ST(1)
     CHECK(from_f80(p.st(0)) == 1.0L);
     p.b({0xd9, 0xee}).b({0xdb, 0xc9}).go();  // FLDZ; FCMOVNE: ZF set, no move
