@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """CPU-bound jobs in the default Linux guest, timed from the host, under
 nomad86's interpreter and JIT, under QEMU with TCG (where qemu-system-i386 is
-installed), and natively with the same static busybox.
+installed), and natively with the same static busybox (on a host that
+runs no i386 binaries, the host architecture's build of the same Debian
+busybox-static version, and the table says so).
 
 The guest boots with nomad86.bench=1: its /init (roms/guest-init.sh) runs
 each job between "nomad86 bench: START <job>" and "nomad86 bench: END <job>"
@@ -73,6 +75,43 @@ def jobs():
     return re.search(r'BENCH_JOBS="([^"]*)"', text).group(1).split()
 
 
+def runs_here(exe):
+    try:
+        return subprocess.run([exe, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:  # ENOEXEC: a kernel without IA32 emulation runs no i386 binary
+        return False
+
+
+def host_busybox(guest_busybox):
+    """The busybox to run natively: the guest's own i386 binary where this
+    host runs i386 binaries, else the host architecture's build of the same
+    Debian busybox-static version (fetched once with apt-get download, kept
+    beside the guest image). Returns (path, label)."""
+    if runs_here(guest_busybox):
+        return guest_busybox, "native"
+    cache = os.path.dirname(guest_busybox)
+    version = ""
+    with open(os.path.join(cache, "versions")) as f:
+        for line in f:
+            if line.startswith("busybox:"):
+                version = line.split()[-1]
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    path = os.path.join(cache, "busybox-" + arch)
+    if not os.path.exists(path):
+        with tempfile.TemporaryDirectory() as dl:
+            got = subprocess.run(["apt-get", "-q", "download", "busybox-static=" + version], cwd=dl,
+                                 capture_output=True, text=True)
+            if got.returncode != 0:
+                raise SystemExit("apt-get download busybox-static=%s failed:\n%s" % (version, got.stderr))
+            deb = [n for n in os.listdir(dl) if n.endswith(".deb")][0]
+            subprocess.run(["dpkg-deb", "-x", os.path.join(dl, deb), os.path.join(dl, "x")], check=True)
+            shutil.copy(os.path.join(dl, "x", "bin", "busybox"), path + ".tmp")
+            os.chmod(path + ".tmp", 0o755)
+            os.replace(path + ".tmp", path)
+    print("this host runs no i386 binaries: native is busybox-static %s built for %s" % (version, arch))
+    return path, "native " + arch
+
+
 def run_native(busybox):
     """Each job with the host CPU: the same script and busybox, not PID 1."""
     times, results = {}, {}
@@ -98,7 +137,8 @@ def main():
               "-kernel", kernel, "-initrd", initrd, "-append", APPEND]
     exe = os.path.join(build, "nomad86")
     accels = sys.argv[sys.argv.index("--accels") + 1].split(",") if "--accels" in sys.argv else ["interp", "jit"]
-    runs = [("native", run_native(busybox))]
+    native_busybox, native_label = host_busybox(busybox)
+    runs = [(native_label, run_native(native_busybox))]
     for accel in accels:
         port = boot_bench.free_port()
         runs.append(("nomad86 " + accel, run_guest([exe, "-accel", accel] + common +
