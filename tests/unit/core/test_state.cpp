@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "core/state.h"
+#include "cpu/cpu_state.h"
 
 using namespace nomad86;
 
@@ -67,3 +68,22 @@ TEST_CASE("state: a section of another version is refused") {
     CHECK_THROWS_AS(dst.describe(r), StateError);
 }
 
+
+// EFLAGS lives in two words (CpuState::status_flags); the stream holds the
+// whole register, so status bits must come from the status word and the
+// rest from the system word, whatever the other word's copy says.
+TEST_CASE("state: the CPU's two flag words save as one EFLAGS and load back") {
+    CpuState src;
+    src.system_flags = flags::FIXED1 | flags::IF | flags::DF | flags::SF;  // SF here is stale
+    src.status_flags = flags::CF | flags::ZF | flags::OF | flags::IF;       // IF here is stale
+    const uint64_t want = flags::FIXED1 | flags::IF | flags::DF | flags::CF | flags::ZF | flags::OF;
+    StateWriter w;
+    src.describe(w);
+    CpuState dst;
+    StateReader r(w.data());
+    dst.describe(r);
+    CHECK(r.at_end());
+    CHECK(dst.rflags() == want);
+    CHECK(dst.status_flags == want);
+    CHECK(dst.system_flags == want);
+}
