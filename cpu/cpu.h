@@ -175,6 +175,17 @@ public:
     // One interpreter step of `insn` at s.rip, exactly as the interpreter
     // runs it (a C++ exception never leaves it). False: the block ends.
     bool step_for_jit(const DecodedInsn& insn, uint64_t ip_mask);
+    // An x87 instruction that x87_runs_direct() accepts, run by its handler
+    // without an interpreter step (jit/translator.cpp, Form::kX87):
+    // `operand` is the host address of its memory operand, which generated
+    // code found to be plain RAM it may read (and, for a store, write) in
+    // whole, or null for a register form; `eip` is the instruction's.
+    // Declines (false, nothing changed) when the handler's prologue would
+    // raise #NM or #MF or assert FERR#: the interpreter's step then runs it.
+    bool x87_direct_for_jit(const DecodedInsn& insn, uint8_t* operand, uint64_t eip);
+    // The host address of the memory operand of the x87 instruction
+    // x87_direct_for_jit() runs, else null (x87::read_bytes/write_bytes).
+    uint8_t* x87_direct_operand() const { return x87_direct_operand_; }
     // The step counter, which generated code bumps for the instructions it
     // runs itself (retired instructions are steps less delivered exceptions).
     uint64_t* step_counter() { return &steps_; }
@@ -551,6 +562,7 @@ private:
     uint64_t skip_breakpoint_at_ = ~uint64_t(0);
     DebugStop debug_stop_;
     uint64_t insn_rip_ = 0;
+    uint8_t* x87_direct_operand_ = nullptr;  // see x87_direct_operand()
     bool intr_line_ = false;
     bool stop_requested_ = false;
     bool shutdown_ = false;

@@ -39,6 +39,10 @@ struct DecodedBlock {
     // those checks check (jit::entry_needs() bits; all ones: everything).
     mutable uint32_t fast_entry = 0;
     mutable uint32_t fast_entry_needs = 0xffffffffu;
+    // Offset of the entry past those checks and the reloads of its host
+    // copies of guest registers, and which copies those are (jit::CacheMap).
+    mutable uint32_t warm_entry = 0;
+    mutable uint32_t cache_map = 0xfffff;
     mutable int32_t jump_cache_slot = -1;  // the JIT's jump cache slot naming it
     mutable uint32_t runs = 0;
     // Set when translation failed: the interpreter runs the block.

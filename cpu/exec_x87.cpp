@@ -577,6 +577,38 @@ void exec_fxrstor(Cpu& cpu, const DecodedInsn& insn) {
 
 }  // namespace
 
+bool x87_runs_direct(const DecodedInsn& insn) {
+    if (insn.opcode_map != 0 || (insn.prefixes & kPrefixLock)) return false;
+    const Operand* m = mem_op(insn);
+    if (m && m->size != 2 && m->size != 4 && m->size != 8) return false;  // (not m80, nor FBLD/FBSTP)
+    switch (insn.mnemonic) {
+    case ZYDIS_MNEMONIC_FLD: case ZYDIS_MNEMONIC_FILD:
+    case ZYDIS_MNEMONIC_FLD1: case ZYDIS_MNEMONIC_FLDL2T: case ZYDIS_MNEMONIC_FLDL2E: case ZYDIS_MNEMONIC_FLDPI:
+    case ZYDIS_MNEMONIC_FLDLG2: case ZYDIS_MNEMONIC_FLDLN2: case ZYDIS_MNEMONIC_FLDZ:
+    case ZYDIS_MNEMONIC_FST: case ZYDIS_MNEMONIC_FSTP: case ZYDIS_MNEMONIC_FIST: case ZYDIS_MNEMONIC_FISTP:
+    case ZYDIS_MNEMONIC_FADD: case ZYDIS_MNEMONIC_FADDP: case ZYDIS_MNEMONIC_FIADD:
+    case ZYDIS_MNEMONIC_FSUB: case ZYDIS_MNEMONIC_FSUBP: case ZYDIS_MNEMONIC_FISUB:
+    case ZYDIS_MNEMONIC_FSUBR: case ZYDIS_MNEMONIC_FSUBRP: case ZYDIS_MNEMONIC_FISUBR:
+    case ZYDIS_MNEMONIC_FMUL: case ZYDIS_MNEMONIC_FMULP: case ZYDIS_MNEMONIC_FIMUL:
+    case ZYDIS_MNEMONIC_FDIV: case ZYDIS_MNEMONIC_FDIVP: case ZYDIS_MNEMONIC_FIDIV:
+    case ZYDIS_MNEMONIC_FDIVR: case ZYDIS_MNEMONIC_FDIVRP: case ZYDIS_MNEMONIC_FIDIVR:
+    case ZYDIS_MNEMONIC_FCHS: case ZYDIS_MNEMONIC_FABS:
+    case ZYDIS_MNEMONIC_FCOM: case ZYDIS_MNEMONIC_FCOMP: case ZYDIS_MNEMONIC_FCOMPP:
+    case ZYDIS_MNEMONIC_FUCOM: case ZYDIS_MNEMONIC_FUCOMP: case ZYDIS_MNEMONIC_FUCOMPP:
+    case ZYDIS_MNEMONIC_FICOM: case ZYDIS_MNEMONIC_FICOMP: case ZYDIS_MNEMONIC_FTST:
+    case ZYDIS_MNEMONIC_FXAM: case ZYDIS_MNEMONIC_FXCH: return true;
+    default: return false;
+    }
+}
+
+bool x87_direct_stores(const DecodedInsn& insn) {
+    switch (insn.mnemonic) {
+    case ZYDIS_MNEMONIC_FST: case ZYDIS_MNEMONIC_FSTP: case ZYDIS_MNEMONIC_FIST: case ZYDIS_MNEMONIC_FISTP:
+        return mem_op(insn) != nullptr;
+    default: return false;
+    }
+}
+
 void register_x87_handlers(HandlerTable& t) {
     t[ZYDIS_MNEMONIC_FLD] = exec_fld;
     t[ZYDIS_MNEMONIC_FILD] = exec_fild;

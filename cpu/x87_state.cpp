@@ -1,5 +1,7 @@
 #include "cpu/x87_state.h"
 
+#include <cstring>
+
 #include "cpu/cpu.h"
 
 namespace nomad86 {
@@ -11,6 +13,16 @@ void x87_check_pending(Cpu& cpu) {
     // IRQ 13 and (after the handler's write to port 0xF0) IGNNE#; the
     // instruction goes on ignoring the error, as with IGNNE# asserted.
     cpu.ferr_line.raise();
+}
+
+bool Cpu::x87_direct_for_jit(const DecodedInsn& insn, uint8_t* operand, uint64_t eip) {
+    // begin()'s checks, made here so that the handler cannot fail them.
+    if ((s.cr0 & (cr0::EM | cr0::TS)) || (s.fpu.fsw & x87::kES)) return false;
+    insn_rip_ = eip;  // FIP
+    x87_direct_operand_ = operand;
+    insn.handler(*this, insn);
+    x87_direct_operand_ = nullptr;
+    return true;
 }
 
 namespace x87 {
@@ -70,6 +82,10 @@ void sync_ferr(Cpu& cpu) {
 }
 
 void read_bytes(Cpu& cpu, const DecodedInsn& insn, const Operand& op, uint8_t* buf, unsigned n) {
+    if (uint8_t* direct = cpu.x87_direct_operand()) {
+        memcpy(buf, direct, n);
+        return;
+    }
     const uint64_t ea = cpu.effective_address(insn, op);
     const SegReg seg = SegReg(op.seg);
     cpu.check_read(seg, ea, n);
@@ -83,6 +99,10 @@ void read_bytes(Cpu& cpu, const DecodedInsn& insn, const Operand& op, uint8_t* b
 }
 
 void write_bytes(Cpu& cpu, const DecodedInsn& insn, const Operand& op, const uint8_t* buf, unsigned n) {
+    if (uint8_t* direct = cpu.x87_direct_operand()) {
+        memcpy(direct, buf, n);
+        return;
+    }
     const uint64_t ea = cpu.effective_address(insn, op);
     const SegReg seg = SegReg(op.seg);
     cpu.check_write(seg, ea, n);

@@ -29,6 +29,15 @@ class Cpu;
 // CR0.EM/TS/MP (the caller does).
 void x87_check_pending(Cpu& cpu);
 
+// The x87 instructions Cpu::x87_direct_for_jit() runs: those whose handler
+// raises nothing once its prologue (begin()) passes and its memory operand,
+// of 2, 4 or 8 bytes, is reachable, and that read and write no general
+// register or EFLAGS (the loads, stores, arithmetic and compares on ST(i)
+// or memory, FXCH, FCHS, FABS, FXAM, the constants). Whether the operand is
+// written: x87_direct_stores().
+bool x87_runs_direct(const DecodedInsn& insn);
+bool x87_direct_stores(const DecodedInsn& insn);
+
 // Registered by register_x87_handlers (cpu/x87_transcendental.cpp).
 void register_x87_transcendental_handlers(HandlerTable& t);
 

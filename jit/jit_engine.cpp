@@ -166,9 +166,11 @@ bool JitEngine::translate(const DecodedBlock& block) {
     block.chain_entry = t.chain_entry;
     block.fast_entry = t.fast_entry;
     block.fast_entry_needs = entry_needs(t.entry_state);
+    block.warm_entry = t.warm_entry;
+    block.cache_map = t.cache_map;
     for (const ChainSite& site : t.chain_sites) {
         const uint8_t* at = static_cast<const uint8_t*>(block.host_code) + site.site_offset;
-        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys, site.state};
+        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys, site.state, site.copies};
         block_sites_[&block].push_back(at);
     }
     stats_.blocks_translated++;
@@ -211,6 +213,12 @@ void JitEngine::link_last_exit(const DecodedBlock& next) {
     if (entry_satisfies(info.state, next.fast_entry_needs)) {
         entry = next.fast_entry;
         stats_.fast_chains++;
+        // And past the reloads when the jump brings the copies the
+        // target wants in the registers it wants them in.
+        if (cache_map_carries(info.copies, next.cache_map)) {
+            entry = next.warm_entry;
+            stats_.warm_chains++;
+        }
     }
     const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + entry;
     const int32_t rel = int32_t(target - (site + 5));
@@ -264,6 +272,8 @@ void JitEngine::block_freed(const DecodedBlock& block) {
     }
     block.fast_entry = 0;
     block.fast_entry_needs = 0xffffffffu;
+    block.warm_entry = 0;
+    block.cache_map = kNoCopies;
     runtime_.release(block.host_code);
     stats_.host_code_bytes -= block.host_code_size;
     block.host_code = nullptr;
@@ -282,18 +292,21 @@ std::string JitEngine::report() const {
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
-             "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks), jump cache hits %" PRIu64
+             "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks, %" PRIu64 " of those past its register reloads too), jump cache hits %" PRIu64
              " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n"
              "inline accesses' TLB refills %" PRIu64 " (%" PRIu64 " declined: the access's helper step, or a stack run's ordinary copy), second-way TLB hits %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.superblocks, stats_.superblock_parts, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
-             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains,
+             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains, stats_.warm_chains,
              stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,
              cpu_.decoded_block_invalidations(), counters_.tlb_refills, counters_.tlb_refills_declined,
              cpu_.tlb().promotions());
     std::string out = text;
+    snprintf(text, sizeof text, "x87 instructions run by a direct call of their handler %" PRIu64 "\n",
+             counters_.x87_direct_insns);
+    out += text;
     // The instructions most often run as helper steps (the translator's
     // to-do list).
     std::vector<std::pair<uint64_t, unsigned>> top;

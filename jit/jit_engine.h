@@ -48,6 +48,7 @@ struct JitStats {
     uint64_t helper_insns_static = 0;
     uint64_t chain_patches = 0;        // exits linked straight to their target
     uint64_t fast_chains = 0;          // of those, past the target's state checks
+    uint64_t warm_chains = 0;          // of those, past its register reloads too
     uint64_t jump_cache_hits = 0;      // returns that found their target there
     uint64_t jump_cache_misses = 0;
     uint64_t verified_blocks = 0;
@@ -90,6 +91,7 @@ private:
         const DecodedBlock* owner;
         uint64_t target_phys;
         EntryState state;  // what holds when the jump is taken
+        CacheMap copies;   // the host copies it carries
     };
 
     Cpu& cpu_;

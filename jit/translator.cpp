@@ -12,6 +12,7 @@
 #include <Zydis/Zydis.h>
 
 #include "cpu/cpu.h"
+#include "cpu/x87_state.h"
 
 namespace nomad86::jit {
 
@@ -72,6 +73,12 @@ uint32_t entry_bits_now(const CpuState& s) {
 namespace {
 
 uint64_t jit_read_tsc(Cpu* cpu) { return cpu->read_tsc(); }
+
+bool jit_x87_direct(Cpu* cpu, const DecodedInsn* insn, uint8_t* operand, uint64_t eip, RuntimeCounters* counters) {
+    if (!cpu->x87_direct_for_jit(*insn, operand, eip)) return false;
+    counters->x87_direct_insns++;
+    return true;
+}
 
 void jit_journal_store(PhysicalMemory* memory, uint64_t addr, unsigned size) { memory->journal_store(addr, size); }
 
@@ -202,7 +209,7 @@ enum class Form {
     kHelper, kNop, kMov, kAlu, kUnary, kLea, kMovExtend, kShift, kImul, kBranch,
     kLoad, kStore, kAluLoad, kAluMem, kPush, kPop, kCall, kRet, kSetcc, kCmov, kCmovLoad, kExtendLoad, kUnaryMem,
     kJmpIndirect, kCallIndirect, kFlagOp, kMulAcc, kMulAccMem, kXchg, kXchgMem, kRdtsc,
-    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem, kBitTestMem, kString
+    kDoubleShift, kBitScan, kBitTest, kLeave, kFnstswAx, kCmpxchgMem, kBitTestMem, kString, kX87, kX87Mem
 };
 
 // Forms that end the block with EIP set by themselves.
@@ -235,6 +242,7 @@ bool touches_memory(Form f) {
     case Form::kCmpxchgMem:
     case Form::kBitTestMem:
     case Form::kString:
+    case Form::kX87Mem:
     case Form::kJmpIndirect:  // (its slow path: a target beyond the CS limit)
     case Form::kCallIndirect: return true;
     default: return false;
@@ -245,7 +253,7 @@ bool touches_memory(Form f) {
 // (kRdtsc: CR4.TSD, whose #GP is the helper's; kFnstswAx: CR0.EM/TS.)
 bool has_slow_path(Form f) {
     return touches_memory(f) || f == Form::kBranch || f == Form::kMulAcc || f == Form::kRdtsc ||
-           f == Form::kFnstswAx;
+           f == Form::kFnstswAx || f == Form::kX87;
 }
 // Forms whose code leaves the host's EFLAGS alone except by the flag
 // computation of the guest instruction itself, so that flags computed
@@ -369,6 +377,13 @@ Form form_of_unlocked(const DecodedInsn& insn) {
         if (is_plain_reg(op[1]) && op[1].size == op[0].size) return Form::kCmov;
         if (is_plain_mem(insn, op[1]) && op[1].size == op[0].size) return Form::kCmovLoad;
         return Form::kHelper;
+    }
+    if (x87_runs_direct(insn)) {
+        for (unsigned k = 0; k < insn.num_ops; k++)
+            if (op[k].kind == OpKind::kMem)
+                return (insn.addrsize == 2 || insn.addrsize == 4) && op[k].seg < kNumSegRegs ? Form::kX87Mem
+                                                                                             : Form::kHelper;
+        return Form::kX87;
     }
     switch (insn.mnemonic) {
     case ZYDIS_MNEMONIC_NOP:
@@ -736,6 +751,14 @@ public:
     const std::vector<ChainSiteLabel>& chain_sites() const { return chain_sites_; }
     const Label& chain_entry() const { return chain_entry_; }
     const Label& fast_entry() const { return fast_entry_; }
+    const Label& warm_entry() const { return warm_entry_; }
+    // Which guest register each host copy holds (see CacheMap).
+    CacheMap cache_map() const {
+        CacheMap map = kNoCopies;
+        for (unsigned r = 0; r < 8; r++)
+            if (cache_of_[r] >= 0) map = (map & ~(0xfu << (4 * cache_of_[r]))) | (CacheMap(r) << (4 * cache_of_[r]));
+        return map;
+    }
 
     // The frame, then the chain entry with the checks every entry makes:
     // the block fits the run's step budget (0 while events are pending),
@@ -759,6 +782,7 @@ public:
         bail_ = a_.newLabel();
         chain_entry_ = a_.newLabel();
         fast_entry_ = a_.newLabel();
+        warm_entry_ = a_.newLabel();
         a_.bind(chain_entry_);
         // The state checks (EntryState), which a chained jump from a block
         // that established them skips: CS (flat: it holds any block),
@@ -782,13 +806,16 @@ public:
             a_.test(x86::eax, Imm(int32_t(needs)));
             a_.jnz(bail_);
         }
+        a_.bind(fast_entry_);
+        reload_cached();
+        // A chained jump from a block whose host copies are these
+        // (cache_map_carries()) comes in here, past the reloads.
+        a_.bind(warm_entry_);
         // The check every entry makes: the block fits the run's step
         // budget, which is 0 while events are pending.
-        a_.bind(fast_entry_);
         a_.lea(x86::rax, x86::ptr(kSteps, int32_t(insns)));
         a_.cmp(x86::rax, in_cpu(cpu_.jit_run_end_counter(), 8));
         a_.ja(bail_);
-        reload_cached();
     }
 
     // Guest registers read often in this block get a host register that
@@ -796,11 +823,22 @@ public:
     // the slots are written before whatever reads CpuState (a call, an
     // exit, a slow path's step), and the copies reloaded after every
     // call, which clobbers them.
+    // Each guest register has a home among the host registers (r mod 5),
+    // or the next free one after it, so that blocks caching the same
+    // registers agree on where (a chained jump between them then skips
+    // the reloads: CacheMap).
     void cache_registers(const std::array<bool, 8>& wanted) {
-        unsigned next = 0;
+        std::array<bool, kCacheRegs.size()> taken{};
         for (unsigned r = 0; r < 8; r++) {
             cache_of_[r] = -1;
-            if (wanted[r] && next < kCacheRegs.size()) cache_of_[r] = int8_t(next++);
+            if (!wanted[r]) continue;
+            for (unsigned k = 0; k < kCacheRegs.size(); k++) {
+                const unsigned slot = (r + k) % kCacheRegs.size();
+                if (taken[slot]) continue;
+                taken[slot] = true;
+                cache_of_[r] = int8_t(slot);
+                break;
+            }
         }
     }
     void reload_cached() {
@@ -1006,6 +1044,8 @@ public:
         case Form::kString: emit_string(insn, store_flags, slow); break;
         case Form::kCmpxchgMem: emit_cmpxchg(insn, store_flags, slow); break;
         case Form::kBitTestMem: emit_bit_test_mem(insn, store_flags, slow); break;
+        case Form::kX87:
+        case Form::kX87Mem: emit_x87(insn, offset, slow); break;
         case Form::kHelper: break;
         }
         // (What clobbered EFLAGS without computing flags left none valid.)
@@ -2109,6 +2149,36 @@ private:
         store_edx_eax();
     }
 
+    // An x87 instruction (x87_runs_direct()) by a direct call of its
+    // handler, Cpu::x87_direct_for_jit(): no interpreter step, so the
+    // entry's assumptions and the registers' copies hold after it. A memory
+    // operand comes through the inline fast path, all of it in one page of
+    // plain RAM; a miss, or the call declining (#NM, #MF or FERR# due), is
+    // the helper's step.
+    void emit_x87(const DecodedInsn& insn, uint32_t offset, const Label& slow) {
+        const Operand* m = nullptr;
+        for (unsigned k = 0; k < insn.num_ops; k++)
+            if (insn.ops[k].kind == OpKind::kMem) m = &insn.ops[k];
+        if (m) {
+            mem_address(insn, *m, x87_direct_stores(insn), slow);
+            a_.lea(x86::rdx, host_mem(m->size));
+        } else {
+            a_.xor_(x86::edx, x86::edx);
+        }
+        // (FDP: the handler computes the operand's offset from CpuState.)
+        write_back_all();
+        rip_in_rax(offset);
+        a_.mov(x86::rcx, x86::rax);
+        a_.mov(x86::rdi, kCpu);
+        a_.mov(x86::rsi, Imm(reinterpret_cast<uint64_t>(&insn)));
+        a_.mov(x86::r8, Imm(reinterpret_cast<uint64_t>(&counters_)));
+        a_.call(Imm(reinterpret_cast<uint64_t>(&jit_x87_direct)));
+        reload_cached();
+        if (stack_run_) stack_run_->base_in_host = false;  // (kHost is caller-saved)
+        a_.test(x86::al, x86::al);
+        a_.jz(slow);
+    }
+
     // A general register as an operand, for the implicit ones (EAX, EDX).
     static Operand gpr_operand(unsigned reg, unsigned size) {
         Operand op;
@@ -2443,13 +2513,14 @@ private:
     // Host registers that hold copies of guest registers (caller-saved:
     // reloaded after every call), and which guest register each holds.
     static constexpr std::array<x86::Gp, 5> kCacheRegs{x86::rsi, x86::rdi, x86::r9, x86::r10, x86::r12};
+    static_assert(kCacheRegs.size() * 4 == 20 && kNoCopies == 0xfffff, "CacheMap: 4 bits per copy");
     static constexpr int32_t kFrameBytes = 24;
     // The callee-saved registers generated code uses, pushed in this order
     // below the frame.
     static constexpr std::array<x86::Gp, 6> kSavedRegs{kState, kCpu, x86::r12, x86::r13, kEntryRip, kSteps};
     std::array<int8_t, 8> cache_of_{-1, -1, -1, -1, -1, -1, -1, -1};
     PhysicalMemory::FastPathView ram_;
-    Label epilogue_, done_, bail_, chain_entry_, fast_entry_;
+    Label epilogue_, done_, bail_, chain_entry_, fast_entry_, warm_entry_;
     std::vector<ChainSiteLabel> chain_sites_;
     std::vector<std::pair<Label, Label>> chain_stubs_;
     std::vector<std::pair<unsigned, Label>> exits_;
@@ -2522,7 +2593,9 @@ StackUse stack_use(const DecodedInsn& insn, Form form, int32_t delta, unsigned b
     u.esp_after = delta;
     // Inside a run: inline forms other than jumps and LEAVE (a slow path
     // there puts the run's base back before it resumes).
-    if (form == Form::kHelper || form == Form::kLeave || (sets_eip(form) && form != Form::kCall && form != Form::kRet))
+    // (Nor the x87's direct calls, which clobber kHost and read ESP from CpuState.)
+    if (form == Form::kHelper || form == Form::kLeave || form == Form::kX87 || form == Form::kX87Mem ||
+        (sets_eip(form) && form != Form::kCall && form != Form::kRet))
         return u;
     auto add = [&](int32_t lo, unsigned size, bool write) {
         if (!u.access) {
@@ -2999,9 +3072,12 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     out.code_size = code.codeSize();
     out.chain_entry = uint32_t(code.labelOffsetFromBase(e.chain_entry()));
     out.fast_entry = uint32_t(code.labelOffsetFromBase(e.fast_entry()));
+    out.warm_entry = uint32_t(code.labelOffsetFromBase(e.warm_entry()));
+    out.cache_map = e.cache_map();
     out.entry_state = assumed;
     for (const auto& c : e.chain_sites())
-        out.chain_sites.push_back(ChainSite{uint32_t(code.labelOffsetFromBase(c.site)), c.target_phys, c.state});
+        out.chain_sites.push_back(
+            ChainSite{uint32_t(code.labelOffsetFromBase(c.site)), c.target_phys, c.state, out.cache_map});
     if (want_listing) out.listing = listing.data();
     return out;
 }

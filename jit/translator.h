@@ -87,6 +87,9 @@ using BlockFn = uint32_t (*)(Cpu* cpu, void* state);
 // Bumped by generated code and helpers; owned by the engine.
 struct RuntimeCounters {
     uint64_t helper_insns = 0;  // guest instructions run through jit_step()
+    // x87 instructions run by a direct call of their handler
+    // (Cpu::x87_direct_for_jit), not counted as helper steps.
+    uint64_t x87_direct_insns = 0;
     // Inline accesses (and stack runs' checks) that missed the TLB's
     // first way and asked for a refill, and those the refill declined:
     // on to jit_step() (a run: to its ordinary copy; a run's stretch that
@@ -129,20 +132,39 @@ constexpr uint32_t kEntryCsFlat = 1u << 14;
 // code runs, so that an entry's checks are one test against it.
 uint32_t entry_bits_now(const CpuState& s);
 
+// Which guest register each of a translation's host copies holds: 4 bits
+// per copy (BlockEmitter::kCacheRegs, in order), 0-7 or 0xf for none. The
+// copies equal their CpuState slots at every exit (write-back caching:
+// an exit writes back the dirty ones and keeps them), so a chained jump
+// into a block whose every copy is one the jumping block holds in the same
+// host register may skip the target's reloads (its warm entry).
+using CacheMap = uint32_t;
+constexpr CacheMap kNoCopies = 0xfffff;
+inline bool cache_map_carries(CacheMap from, CacheMap to) {
+    for (unsigned k = 0; k < 5; k++) {
+        const unsigned want = (to >> (4 * k)) & 0xf;
+        if (want != 0xf && want != ((from >> (4 * k)) & 0xf)) return false;
+    }
+    return true;
+}
+
 // A block exit that may be chained: a `jmp rel32` at `site_offset` that
 // leaves the block until the engine patches it to jump straight into the
 // block at `target_phys` (same page, same mode). `state` is what holds
-// when the jump is taken.
+// when the jump is taken, `copies` the host copies it carries.
 struct ChainSite {
     uint32_t site_offset;
     uint64_t target_phys;
     EntryState state;
+    CacheMap copies;
 };
 
 struct Translation {
     BlockFn fn = nullptr;
     uint32_t chain_entry = 0;           // offset of the entry chained jumps take
     uint32_t fast_entry = 0;            // the entry past the state checks (see EntryState)
+    uint32_t warm_entry = 0;            // past those and the copies' reloads (see CacheMap)
+    CacheMap cache_map = kNoCopies;
     EntryState entry_state;
     std::vector<ChainSite> chain_sites;
     size_t code_size = 0;

@@ -6,7 +6,9 @@
 ; instruction; and a superblock (the JIT runs on through a not-taken Jcc into
 ; the blocks after it in one translation): a taken branch leaves it, and a
 ; store rewrites one of its later blocks; flags left in the host's EFLAGS
-; across the instructions that take them in (group 18). Every piece runs several times so that under the JIT it runs
+; across the instructions that take them in (group 18); x87 instructions
+; run by direct calls of their handlers, and #NM and #MF from them (group
+; 21). Every piece runs several times so that under the JIT it runs
 ; as translated code (a block is translated from its third run); the suite
 ; runs this under -accel interp, jit and jit,verify=on.
 ;
@@ -23,6 +25,13 @@ SCRATCH equ 0x11000                     ; a RAM dword
 SB_AT   equ 0x12000                     ; group 13's code
 STK_EDGE equ 0x406000                   ; group 17's stack crosses this page boundary
 STK_SAVED equ TEST_VARS                 ; group 17: the harness's ESP
+X87_CROSS equ 0x37fffc                  ; group 21: a double across a page boundary
+X87_DATA equ SCRATCH + 64               ; group 21's operands, in RAM (the fast path's)
+X87_SEVEN equ X87_DATA                  ; dd 7
+X87_HALF equ X87_DATA + 8               ; dq 0.5
+X87_QUARTER equ X87_DATA + 16           ; dd 0.25
+X87_TWO equ X87_DATA + 20               ; dw 2
+X87_CW_ZM equ X87_DATA + 24             ; dw 0x037b: all exceptions masked but ZE
 PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
@@ -620,6 +629,88 @@ pm_main:
   inc ebx
   cmp ebx, 6
   jb .g20
+
+  GROUP 21, "x87 in translated blocks: direct handler calls, #NM and #MF"
+  ; x87_ops runs as translated code from its third run on, its loads,
+  ; stores, arithmetic and compares as direct calls of their handlers;
+  ; its last load's operand crosses a page (the helper step's).
+  mov dword [X87_CROSS], 0
+  mov dword [X87_CROSS + 4], 0x40440000 ; 40.0
+  mov dword [X87_SEVEN], 7
+  mov dword [X87_HALF], 0
+  mov dword [X87_HALF + 4], 0x3fe00000
+  mov dword [X87_QUARTER], 0x3e800000
+  mov dword [X87_TWO], 2
+  mov dword [X87_CW_ZM], 0x037b
+  xor ebx, ebx
+.g21:
+  call x87_ops
+  and eax, 0xffff
+  ASSERT32 eax, 0x3920                  ; TOP 7, C0 (1 < 16.0625), PE (FIST rounded)
+  ASSERT32 dword [SCRATCH], 14
+  ASSERT32 dword [SCRATCH + 4], 40
+  ASSERT32 dword [SCRATCH + 8], 0
+  ASSERT32 dword [SCRATCH + 12], 0x40301000 ; 16.0625
+  mov eax, x87_ops.last
+  ASSERT32 dword [SCRATCH + 32 + 12], eax ; FIP: the last x87 instruction's
+  ASSERT32 dword [SCRATCH + 32 + 20], SCRATCH + 4 ; FDP: its operand's offset
+  inc ebx
+  cmp ebx, 6
+  jb .g21
+  ; The FLD translated in runs 0-3 with CR0.TS set in runs 4-6: #NM,
+  ; precise (the INC after it did not run).
+  xor ebx, ebx
+.g21nm:
+  cmp ebx, 4
+  jb .t21
+  mov eax, cr0
+  or eax, 8                             ; CR0.TS
+  mov cr0, eax
+  jmp .t21                              ; (into the translated block, not on in this one)
+.t21:
+  EXPECT_EXC 7, .r21
+  mov ecx, ebx
+.f21:
+  fld qword [X87_HALF]
+  fstp qword [SCRATCH + 16]
+  inc ecx
+  cmp ebx, 4
+  jb .n21
+  FAIL 21, "no #NM from a translated FLD with CR0.TS set"
+.r21:
+  CHECK_EXC 7, 0, .f21, SEL_CODE32
+  ASSERT32 ecx, ebx
+  clts
+.n21:
+  inc ebx
+  cmp ebx, 7
+  jb .g21nm
+  ; An unmasked zero divide, then the next (translated) waiting x87
+  ; instruction raises #MF (CR0.NE=1), EIP at it; the division left the
+  ; stack alone.
+  mov eax, cr0
+  or eax, 0x20                          ; CR0.NE
+  mov cr0, eax
+  xor ebx, ebx
+.g21mf:
+  fninit
+  fldcw [X87_CW_ZM]
+  EXPECT_EXC 16, .r21mf
+  fldz
+  fld1
+  fdiv st0, st1                         ; 1 / 0: ZE and ES, ST0 kept
+.f21mf:
+  fadd qword [X87_HALF]
+  FAIL 21, "no #MF after an unmasked zero divide"
+.r21mf:
+  CHECK_EXC 16, 0, .f21mf, SEL_CODE32
+  fnstsw ax
+  and eax, 0x38bf
+  ASSERT32 eax, 0x3084                  ; TOP 6, ES, ZE
+  fninit
+  inc ebx
+  cmp ebx, 5
+  jb .g21mf
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -881,6 +972,29 @@ string_ops:
   cld
   ret
 str_src: db "ABCDEF"
+
+; Group 21: 7 * 0.5 + 0.25 = 3.75, squared 14.0625 (FIST: 14), + 2 =
+; 16.0625 (FSTP m64), compared with 1; then 40.0 from across a page
+; (FISTP: 40). AX = the status word after the compare; the environment at
+; SCRATCH + 32.
+x87_ops:
+  fninit
+  fild dword [X87_SEVEN]
+  fmul qword [X87_HALF]
+  fadd dword [X87_QUARTER]
+  fld st0
+  fmulp st1, st0
+  fist dword [SCRATCH]
+  fiadd word [X87_TWO]
+  fld1
+  fcomp st1
+  fnstsw ax
+  fstp qword [SCRATCH + 8]
+  fld qword [X87_CROSS]
+.last:
+  fistp dword [SCRATCH + 4]
+  fnstenv [SCRATCH + 32]
+  ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
 lea_after_pushes:
