@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Two or more nomad86 binaries on the JIT benchmark's jobs, interleaved:
-A, B, A, B, ... for ROUNDS rounds, then the minimum and median seconds per
+A, B, B, A, ... for ROUNDS rounds, then the minimum and median seconds per
 job and binary. On a shared machine a single run of one binary varies by
 tens of percent; interleaving spreads that noise over all binaries alike,
-so this is the way to see whether a change made the JIT faster.
+so this is the way to see whether a change made the JIT faster. The order
+alternates (A, B in even rounds, B, A in odd ones): the machine's speed
+also drifts within a session, and a fixed order charges that drift to
+the binary that always runs second.
 
     bench/jit_ab.py EXE,EXE[,EXE...] [ROUNDS]
 
@@ -31,7 +34,7 @@ def main():
     times = {exe: {} for exe in exes}
     reference, wrong = None, False
     for r in range(rounds):
-        for exe in exes:
+        for exe in (exes if r % 2 == 0 else exes[::-1]):
             out = jit_bench.run_guest([exe, "-accel", "jit"] + common)
             if reference is None:
                 reference = out["results"]
