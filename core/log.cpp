@@ -19,6 +19,7 @@ static const LogItemInfo kItems[] = {
     {"nochain", kLogNochain, "do not chain compiled blocks"},
     {"post", kLogPost, "show POST codes written to port 0x80"},
     {"ioport", kLogIoport, "log every port I/O access"},
+    {"mmio", kLogMmio, "log every memory-mapped device access"},
 };
 
 const LogItemInfo* log_items(size_t* count) {

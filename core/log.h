@@ -24,6 +24,7 @@ enum LogItem : uint32_t {
     kLogPost = 1u << 9,        // port 0x80 POST codes
     kLogIoport = 1u << 10,     // every port access
     kLogOutAsm = 1u << 11,     // host code the JIT emitted for each block
+    kLogMmio = 1u << 12,       // every access to a memory-mapped device
 };
 
 struct LogItemInfo {

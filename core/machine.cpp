@@ -52,7 +52,7 @@ std::unique_ptr<CharBackend> Machine::make_backend(const CharDevSpec& spec, cons
 Machine::Machine(const MachineConfig& config, std::vector<uint8_t> firmware, VirtualClock::Mode clock_mode)
     : config_(config),
       clock_(clock_mode),
-      memory_(config.ram_size),
+      memory_(config.ram_size, &log_),
       io_(&log_),
       ctx_{io_, memory_, clock_, log_, *this} {
     log_.set_mask(config.log_mask);

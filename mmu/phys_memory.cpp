@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cinttypes>
 #include <new>
 #include <stdexcept>
 
@@ -21,8 +22,9 @@ uint8_t* map_ram(uint64_t size) {
 
 void PhysicalMemory::RamDeleter::operator()(uint8_t* p) const { munmap(p, size ? size : 1); }
 
-PhysicalMemory::PhysicalMemory(uint64_t ram_size)
-    : ram_size_(ram_size),
+PhysicalMemory::PhysicalMemory(uint64_t ram_size, Logger* log)
+    : log_(log),
+      ram_size_(ram_size),
       ram_(map_ram(ram_size), RamDeleter{ram_size}),
       page_flags_((ram_size + kPageSize - 1) >> kPageShift, 0) {
     for (uint64_t page = kLegacyHoleStart >> kPageShift; page < (kLegacyHoleEnd >> kPageShift); page++)
@@ -63,8 +65,7 @@ uint8_t PhysicalMemory::read_byte_slow(uint64_t addr) {
     const Region* r = find_region(addr);
     if (!r) return 0xff;
     if (r->mmio) {
-        if (journal_) journal_->device_accesses++;
-        return uint8_t(r->mmio->mmio_read(addr - r->base, 1));
+        return uint8_t(device_read(*r, addr, 1));
     }
     return r->rom[addr - r->base];
 }
@@ -80,31 +81,49 @@ void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_ro
     const Region* r = find_region(addr);
     if (!r) return;
     if (r->mmio) {
-        if (journal_) journal_->device_accesses++;
-        r->mmio->mmio_write(addr - r->base, 1, value);
+        device_write(*r, addr, 1, value);
     } else if (allow_rom) {
         const_cast<Region*>(r)->rom[addr - r->base] = value;
     }
 }
 
+void PhysicalMemory::log_access(const char* what, uint64_t addr, unsigned size, uint64_t value, const Region* r) {
+    if (log_ && log_->enabled(kLogMmio))
+        log_->log(kLogMmio, "mmio %s %08" PRIx64 "/%u %s %0*" PRIx64 " (%s)\n", what, addr, size,
+                  what[0] == 'r' ? "->" : "<-", int(size * 2), value, r ? r->name.c_str() : "unassigned");
+}
+
+uint64_t PhysicalMemory::device_read(const Region& r, uint64_t addr, unsigned size) {
+    if (journal_) journal_->device_accesses++;
+    const uint64_t value = r.mmio->mmio_read(addr - r.base, size);
+    log_access("read ", addr, size, value, &r);
+    return value;
+}
+
+void PhysicalMemory::device_write(const Region& r, uint64_t addr, unsigned size, uint64_t value) {
+    if (journal_) journal_->device_accesses++;
+    log_access("write", addr, size, value, &r);
+    r.mmio->mmio_write(addr - r.base, size, value);
+}
+
 uint64_t PhysicalMemory::read_slow(GuestPhys addr, unsigned size) {
     const Region* r = find_region(addr.value);
-    if (r && r->mmio && addr.value + size <= r->base + r->size) {
-        if (journal_) journal_->device_accesses++;
-        return r->mmio->mmio_read(addr.value - r->base, size);
-    }
+    if (r && r->mmio && addr.value + size <= r->base + r->size) return device_read(*r, addr.value, size);
     uint64_t v = 0;
     for (unsigned i = 0; i < size; i++) v |= uint64_t(read_byte_slow(addr.value + i)) << (8 * i);
+    // A probe of an address nothing answers (reads as all ones): logged
+    // too, like an unassigned port, so -d mmio shows what the guest looked for.
+    if (!r && !is_ram(addr, 1)) log_access("read ", addr.value, size, v, nullptr);
     return v;
 }
 
 void PhysicalMemory::write_slow(GuestPhys addr, unsigned size, uint64_t value) {
     const Region* r = find_region(addr.value);
     if (r && r->mmio && addr.value + size <= r->base + r->size) {
-        if (journal_) journal_->device_accesses++;
-        r->mmio->mmio_write(addr.value - r->base, size, value);
+        device_write(*r, addr.value, size, value);
         return;
     }
+    if (!r && !is_ram(addr, 1)) log_access("write", addr.value, size, value, nullptr);
     for (unsigned i = 0; i < size; i++) write_byte_slow(addr.value + i, uint8_t(value >> (8 * i)), false);
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.h"
 #include "core/types.h"
 
 namespace nomad86 {
@@ -76,7 +77,7 @@ public:
     // fast path leaves them to the slow path, which fetches them.
     enum PageFlag : uint8_t { kCodePage = 1, kDirtyMigration = 2, kNotRam = 4, kAbsent = 8 };
 
-    explicit PhysicalMemory(uint64_t ram_size);
+    explicit PhysicalMemory(uint64_t ram_size, Logger* log = nullptr);
 
     uint64_t ram_size() const { return ram_size_; }
 
@@ -299,6 +300,11 @@ private:
     uint8_t read_byte_slow(uint64_t addr);
     void write_byte_slow(uint64_t addr, uint8_t value, bool allow_rom);
     uint64_t read_slow(GuestPhys addr, unsigned size);
+    // Every device access goes through these two (counted for a write
+    // journal, logged under -d mmio).
+    void log_access(const char* what, uint64_t addr, unsigned size, uint64_t value, const Region* r);
+    uint64_t device_read(const Region& r, uint64_t addr, unsigned size);
+    void device_write(const Region& r, uint64_t addr, unsigned size, uint64_t value);
     void write_slow(GuestPhys addr, unsigned size, uint64_t value);
     void add_region(Region r);
 
@@ -306,6 +312,7 @@ private:
         uint64_t size;
         void operator()(uint8_t* p) const;
     };
+    Logger* log_;
     uint64_t ram_size_;
     std::unique_ptr<uint8_t[], RamDeleter> ram_;
     std::vector<uint8_t> page_flags_;

@@ -1,5 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "core/log.h"
 #include "mmu/io_bus.h"
 #include "mmu/phys_memory.h"
 
@@ -78,4 +86,40 @@ TEST_CASE("memory: a write to a code page notifies once per marking, including a
     CHECK(mem.read(GuestPhys(0x4ffe), 4) == 0x12345678);
     CHECK(mem.test_and_clear_dirty(5));
     CHECK_FALSE(mem.test_and_clear_dirty(5));
+}
+
+TEST_CASE("memory: -d mmio logs each device access and each probe of an address nothing answers, and nothing else") {
+    char path[] = "/tmp/nomad86-mmio-log-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    std::string text;
+    {
+        Logger log;
+        REQUIRE(log.open_file(path));
+        log.set_mask(kLogMmio);
+        PhysicalMemory mem(2 * MiB, &log);
+        struct Device final : MmioHandler {
+            uint64_t last_write = 0;
+            uint64_t mmio_read(uint64_t offset, unsigned) override { return 0xab00 + offset; }
+            void mmio_write(uint64_t, unsigned, uint64_t value) override { last_write = value; }
+        } device;
+        mem.add_mmio(GuestPhys(0xfec00000), 0x1000, &device, "test-device");
+        CHECK(mem.read(GuestPhys(0xfec00010), 4) == 0xab10);
+        mem.write(GuestPhys(0xfec00020), 2, 0x1234);
+        CHECK(device.last_write == 0x1234);
+        CHECK(mem.read(GuestPhys(0x10000000), 4) == 0xffffffff);  // past the end of RAM
+        mem.write(GuestPhys(0x10000000), 1, 0x5a);
+        mem.write(GuestPhys(0x1000), 4, 0x11223344);  // RAM: not logged
+        CHECK(mem.read(GuestPhys(0x1000), 4) == 0x11223344);
+        fflush(log.stream());
+        std::ifstream in(path);
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    unlink(path);
+    CHECK(text ==
+          "mmio read  fec00010/4 -> 0000ab10 (test-device)\n"
+          "mmio write fec00020/2 <- 1234 (test-device)\n"
+          "mmio read  10000000/4 -> ffffffff (unassigned)\n"
+          "mmio write 10000000/1 <- 5a (unassigned)\n");
 }
