@@ -1439,7 +1439,6 @@ private:
         Label have_page = a_.newLabel();
         if (through_tlb) {
             static_assert(Tlb::kEntryBytes == 64, "the index scaling below is << 6");
-            static_assert(Tlb::kEntries == 1u << 10, "the set is linear bits 12-21");
             const int32_t entries = in_cpu(cpu_.tlb().entries_data(), 0).offset();
             const int32_t addend = entries + int32_t(Tlb::kHostAddendOffset);
             if (direct) {
@@ -1453,12 +1452,13 @@ private:
                 const TlbRefill refill{routine ? a_.newLabel() : slow, a_.newLabel(), slow, routine, size,
                                        flag_free ? deferred_ : 0};
                 if (flag_free) {
-                    // The set (linear bits 12-21) in bits 0-9 of rax, zeros
-                    // above them to bit 51: shifted left to the top of
-                    // the register, then rotated down.
-                    a_.mov(x86::ecx, Imm(64 - kPageShift - 10));
+                    // The set (linear bits 12 and up, Tlb::kSetBits of
+                    // them) in the low bits of rax, zeros above them to
+                    // bit 51: shifted left to the top of the register,
+                    // then rotated down.
+                    a_.mov(x86::ecx, Imm(64 - kPageShift - Tlb::kSetBits));
                     a_.shlx(x86::rax, x86::rdx, x86::rcx);
-                    a_.rorx(x86::rax, x86::rax, Imm(64 - 10));
+                    a_.rorx(x86::rax, x86::rax, Imm(64 - Tlb::kSetBits));
                     a_.lea(x86::eax, x86::ptr(0, x86::rax, 3));  // * 8 (32 bits), and * 8 again below
                     a_.mov(x86::ecx, x86::dword_ptr(kCpu, x86::rax, 3, key));
                     a_.lea(x86::ecx, x86::ptr(x86::rcx, x86::rdx, 0, int32_t(size - 1)));

@@ -372,33 +372,35 @@ TEST_CASE("paging: stores straight to a host page stop when the page's dirty bit
 
 TEST_CASE("paging: two pages sharing a TLB set both stay cached (the second way); INVLPG drops either") {
     PagingRig p;
-    // 0x405000 and 0x805000 are 1024 pages apart: the same set.
+    // 0x405000 and kOther are Tlb::kEntries pages apart: the same set.
+    constexpr uint64_t kOther = 0x405000 + (uint64_t(Tlb::kEntries) << 12);
+    static_assert(((kOther >> 12) & 0x3ff) == 5, "the same page-table slot as 0x405000");
     constexpr uint64_t kPt2 = 0x23000;
-    p.w4(PagingRig::kPd + 8, kPt2 | 7);
+    p.w4(PagingRig::kPd + 4 * (kOther >> 22), kPt2 | 7);
     p.pte(5, 0x30000 | 7);
     p.w4(kPt2 + 4 * 5, 0x31000 | 7);
     p.w4(0x30000, 0x1111);
     p.w4(0x31000, 0x2222);
     CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x1111);
-    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+    CHECK(p.r.cpu.read_linear(GuestVirt(kOther), 4) == 0x2222);
     const uint64_t fills = p.r.cpu.tlb().fills();
     for (int i = 0; i < 8; i++) {
         CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x1111);
-        CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+        CHECK(p.r.cpu.read_linear(GuestVirt(kOther), 4) == 0x2222);
     }
     CHECK(p.r.cpu.tlb().fills() == fills);  // no walk: one of them is always in the second way
     CHECK(p.r.cpu.tlb().promotions() >= 16);
-    // INVLPG of the page in the second way (0x405000: 0x805000 was read
+    // INVLPG of the page in the second way (0x405000: kOther was read
     // last) drops it there too.
     p.pte(5, 0x32000 | 7);
     p.w4(0x32000, 0x3333);
     p.r.cpu.tlb().flush_page(0x405000);
     CHECK(p.r.cpu.read_linear(GuestVirt(0x405000), 4) == 0x3333);
-    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x2222);
+    CHECK(p.r.cpu.read_linear(GuestVirt(kOther), 4) == 0x2222);
     // And a CR3 reload both ways.
     p.w4(kPt2 + 4 * 5, 0x30000 | 7);
     p.r.cpu.tlb().flush_non_global();
-    CHECK(p.r.cpu.read_linear(GuestVirt(0x805000), 4) == 0x1111);
+    CHECK(p.r.cpu.read_linear(GuestVirt(kOther), 4) == 0x1111);
 }
 
 TEST_CASE("paging: the JIT's TLB refill hands out host pages only for plain RAM inside one page") {
