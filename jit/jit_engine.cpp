@@ -170,7 +170,10 @@ bool JitEngine::translate(const DecodedBlock& block) {
     block.cache_map = t.cache_map;
     for (const ChainSite& site : t.chain_sites) {
         const uint8_t* at = static_cast<const uint8_t*>(block.host_code) + site.site_offset;
-        chain_sites_[at] = ChainSiteInfo{&block, site.target_phys, site.state, site.copies};
+        const uint8_t* through_cache =
+            site.through_cache_offset ? static_cast<const uint8_t*>(block.host_code) + site.through_cache_offset
+                                      : nullptr;
+        chain_sites_[at] = ChainSiteInfo{&block, through_cache, site.target_phys, site.state, site.copies};
         block_sites_[&block].push_back(at);
     }
     stats_.blocks_translated++;
@@ -197,9 +200,16 @@ void JitEngine::link_last_exit(const DecodedBlock& next) {
     const uint8_t* site = last_exit_;
     last_exit_ = nullptr;
     auto it = chain_sites_.find(site);
-    if (it == chain_sites_.end() || !next.host_code || next.first_page != next.last_page) return;
+    if (it == chain_sites_.end() || !next.host_code) return;
     const ChainSiteInfo& info = it->second;
     if (info.target_phys != next.key.phys || info.owner->key.mode != next.key.mode) return;
+    // A target whose last instruction runs into the next page holds only
+    // while that page maps where it did: the jump goes on through the
+    // jump cache, which checks, instead of straight there.
+    // (Only a jump whose state established the paging mode and the CPL
+    // has a lookup that checks a second page.)
+    const bool unlinkable = next.first_page != next.last_page;
+    if (unlinkable && !(info.through_cache && info.state.known && info.state.checked)) return;
     // The jump is `E9 rel32`; write its displacement through the
     // allocator's writable view of the owner's code.
     void* rx = nullptr;
@@ -208,23 +218,28 @@ void JitEngine::link_last_exit(const DecodedBlock& next) {
     if (runtime_.allocator()->query(info.owner->host_code, &rx, &rw, &size) != asmjit::kErrorOk || !rw) return;
     uint8_t* writable = static_cast<uint8_t*>(rw) + (site - static_cast<const uint8_t*>(rx));
     if (writable[0] != 0xE9) return;
-    // Past the target's state checks when the jump's own state implies them.
-    uint32_t entry = next.chain_entry;
-    if (entry_satisfies(info.state, next.fast_entry_needs)) {
-        entry = next.fast_entry;
-        stats_.fast_chains++;
-        // And past the reloads when the jump brings the copies the
-        // target wants in the registers it wants them in.
-        if (cache_map_carries(info.copies, next.cache_map)) {
-            entry = next.warm_entry;
-            stats_.warm_chains++;
+    const uint8_t* target = info.through_cache;
+    if (unlinkable) {
+        stats_.cache_chains++;
+    } else {
+        // Past the target's state checks when the jump's own state implies them.
+        uint32_t entry = next.chain_entry;
+        if (entry_satisfies(info.state, next.fast_entry_needs)) {
+            entry = next.fast_entry;
+            stats_.fast_chains++;
+            // And past the reloads when the jump brings the copies the
+            // target wants in the registers it wants them in.
+            if (cache_map_carries(info.copies, next.cache_map)) {
+                entry = next.warm_entry;
+                stats_.warm_chains++;
+            }
         }
+        target = static_cast<const uint8_t*>(next.host_code) + entry;
+        stats_.chain_patches++;
     }
-    const uint8_t* target = static_cast<const uint8_t*>(next.host_code) + entry;
     const int32_t rel = int32_t(target - (site + 5));
     memcpy(writable + 1, &rel, 4);
     chain_sites_.erase(it);
-    stats_.chain_patches++;
 }
 
 bool JitEngine::execute(const DecodedBlock& block) {
@@ -292,14 +307,14 @@ std::string JitEngine::report() const {
              "translated block runs %" PRIu64 "\n"
              "instructions translated inline %" PRIu64 ", as helper calls %" PRIu64 "\n"
              "guest instructions retired %" PRIu64 ", through helpers %" PRIu64 " (%.1f%%)\n"
-             "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks, %" PRIu64 " of those past its register reloads too), jump cache hits %" PRIu64
+             "chain patches %" PRIu64 " (within a page; %" PRIu64 " past the target's state checks, %" PRIu64 " of those past its register reloads too; %" PRIu64 " more pointed at the jump cache: targets running into the next page), jump cache hits %" PRIu64
              " of %" PRIu64 "\n"
              "invalidations %" PRIu64 "\n"
              "inline accesses' TLB refills %" PRIu64 " (%" PRIu64 " declined: the access's helper step, or a stack run's ordinary copy), second-way TLB hits %" PRIu64 "\n",
              verifier_ ? ",verify=on" : "", stats_.blocks_translated, stats_.translation_failures,
              stats_.blocks_freed, stats_.superblocks, stats_.superblock_parts, stats_.host_code_bytes, options_.cache_bytes, stats_.cache_flushes,
              stats_.block_runs, stats_.inline_insns_static, stats_.helper_insns_static, retired, helpers,
-             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains, stats_.warm_chains,
+             retired ? 100.0 * double(helpers) / double(retired) : 0.0, stats_.chain_patches, stats_.fast_chains, stats_.warm_chains, stats_.cache_chains,
              stats_.jump_cache_hits, stats_.jump_cache_hits + stats_.jump_cache_misses,
              cpu_.decoded_block_invalidations(), counters_.tlb_refills, counters_.tlb_refills_declined,
              cpu_.tlb().promotions());

@@ -49,6 +49,7 @@ struct JitStats {
     uint64_t chain_patches = 0;        // exits linked straight to their target
     uint64_t fast_chains = 0;          // of those, past the target's state checks
     uint64_t warm_chains = 0;          // of those, past its register reloads too
+    uint64_t cache_chains = 0;         // exits pointed at the jump cache instead (unlinkable targets)
     uint64_t jump_cache_hits = 0;      // returns that found their target there
     uint64_t jump_cache_misses = 0;
     uint64_t verified_blocks = 0;
@@ -89,6 +90,7 @@ private:
 
     struct ChainSiteInfo {
         const DecodedBlock* owner;
+        const uint8_t* through_cache;  // or nullptr
         uint64_t target_phys;
         EntryState state;  // what holds when the jump is taken
         CacheMap copies;   // the host copies it carries

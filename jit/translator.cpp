@@ -745,6 +745,7 @@ public:
     // Chained exits emitted so far: (label at the jmp, target phys).
     struct ChainSiteLabel {
         Label site;
+        Label through_cache;  // invalid: none
         uint64_t target_phys;
         EntryState state;
     };
@@ -1177,13 +1178,26 @@ public:
         a_.mov(x86::eax, Imm(1));
         a_.jmp(epilogue_);
         // Unlinked chain exits: note which jump this was, then leave.
-        for (auto& [site, stub] : chain_stubs_) {
-            a_.bind(stub);
+        for (const ChainStub& c : chain_stubs_) {
+            a_.bind(c.stub);
             store_entry_state();
-            a_.lea(x86::rcx, x86::ptr(site));
+            a_.lea(x86::rcx, x86::ptr(c.site));
             a_.mov(x86::rax, Imm(reinterpret_cast<uint64_t>(last_exit_)));
             a_.mov(x86::qword_ptr(x86::rax), x86::rcx);
             a_.jmp(done_);
+            // Where the engine points a jump it cannot link (its target's
+            // last instruction runs into the next page, whose mapping a
+            // patched jump would not check): on through the jump cache,
+            // which checks both pages, instead of the dispatcher each time.
+            if (c.through_cache.isValid()) {
+                a_.bind(c.through_cache);
+                store_entry_state();
+                const bool held = assumptions_hold_;
+                assumptions_hold_ = c.assumptions_held;  // what held at the jump
+                a_.mov(x86::eax, kEntryRip.r32());
+                jump_through_cache();
+                assumptions_hold_ = held;
+            }
         }
     }
 
@@ -2402,8 +2416,11 @@ private:
         a_.bind(site);
         a_.long_().jmp(stub);  // rel32, so that it can be patched
         // A helper step may have changed what the entry checked.
-        chain_sites_.push_back(ChainSiteLabel{site, *target_phys, assumptions_hold_ ? assumed_ : EntryState{}});
-        chain_stubs_.emplace_back(site, stub);
+        // (Only 32-bit code has the jump cache.)
+        const Label through_cache = hooks_.jump_cache && ip_mask_ == 0xffffffffull ? a_.newLabel() : Label();
+        chain_sites_.push_back(
+            ChainSiteLabel{site, through_cache, *target_phys, assumptions_hold_ ? assumed_ : EntryState{}});
+        chain_stubs_.push_back(ChainStub{site, stub, through_cache, assumptions_hold_});
     }
 
     // INC/DEC/NEG/NOT of a register, or (with `slow`) of memory through the
@@ -2522,7 +2539,11 @@ private:
     PhysicalMemory::FastPathView ram_;
     Label epilogue_, done_, bail_, chain_entry_, fast_entry_, warm_entry_;
     std::vector<ChainSiteLabel> chain_sites_;
-    std::vector<std::pair<Label, Label>> chain_stubs_;
+    struct ChainStub {
+        Label site, stub, through_cache;
+        bool assumptions_held;  // at the jump
+    };
+    std::vector<ChainStub> chain_stubs_;
     std::vector<std::pair<unsigned, Label>> exits_;
     std::vector<SlowPath> slow_paths_;
     std::vector<TlbRefill> refills_;
@@ -3077,7 +3098,9 @@ Translation Translator::translate(const DecodedBlock& block, const uint8_t* byte
     out.entry_state = assumed;
     for (const auto& c : e.chain_sites())
         out.chain_sites.push_back(
-            ChainSite{uint32_t(code.labelOffsetFromBase(c.site)), c.target_phys, c.state, out.cache_map});
+            ChainSite{uint32_t(code.labelOffsetFromBase(c.site)),
+                      c.through_cache.isValid() ? uint32_t(code.labelOffsetFromBase(c.through_cache)) : 0,
+                      c.target_phys, c.state, out.cache_map});
     if (want_listing) out.listing = listing.data();
     return out;
 }

@@ -154,6 +154,7 @@ inline bool cache_map_carries(CacheMap from, CacheMap to) {
 // when the jump is taken, `copies` the host copies it carries.
 struct ChainSite {
     uint32_t site_offset;
+    uint32_t through_cache_offset;  // its way on through the jump cache (0: none)
     uint64_t target_phys;
     EntryState state;
     CacheMap copies;

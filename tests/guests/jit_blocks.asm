@@ -8,7 +8,8 @@
 ; store rewrites one of its later blocks; flags left in the host's EFLAGS
 ; across the instructions that take them in (group 18); x87 instructions
 ; run by direct calls of their handlers, and #NM and #MF from them (group
-; 21). Every piece runs several times so that under the JIT it runs
+; 21); a jump to an instruction that runs into a page later remapped (group
+; 22). Every piece runs several times so that under the JIT it runs
 ; as translated code (a block is translated from its third run); the suite
 ; runs this under -accel interp, jit and jit,verify=on.
 ;
@@ -16,7 +17,8 @@
 ; page directory 0x200000, identity page table for 0-4 MiB at 0x201000,
 ; page table at 0x202000: 0x400000 and 0x401000 -> 0x300000, 0x402000 absent;
 ; group 17 adds 0x403000 -> 0x304000 (0x404000 absent), 0x405000 -> 0x306000
-; and 0x406000 -> 0x305000.
+; and 0x406000 -> 0x305000; group 22 0x40a000 -> 0x30a000 and 0x40b000 ->
+; 0x30b000, then 0x30c000.
 
 %include "harness.inc"
 
@@ -711,6 +713,45 @@ pm_main:
   inc ebx
   cmp ebx, 5
   jb .g21mf
+
+  GROUP 22, "a jump into an instruction that runs into the next page, which is then remapped"
+  ; 0x40a000 -> 0x30a000: a read of SCRATCH (so that the block's entry
+  ; checks the CPL and the paging mode, which the jump cache's lookup of
+  ; two pages needs), a JMP within the page to 0x40affd, a MOV EAX whose
+  ; last two immediate bytes are on 0x40b000 (-> 0x30b000, later 0x30c000),
+  ; then RET there. The JIT cannot patch that jump straight into the MOV's
+  ; translation (nothing would check the second page): it goes on through
+  ; the jump cache, whose lookup must see the remapping.
+  mov dword [PT1 + 4 * 10], 0x30a003
+  mov dword [PT1 + 4 * 11], 0x30b003
+  mov word [0x30a000], 0x158b           ; mov edx, [SCRATCH]
+  mov dword [0x30a002], SCRATCH
+  mov byte [0x30a006], 0xe9             ; jmp 0x40affd
+  mov dword [0x30a007], 0xffd - 0xb
+  mov byte [0x30affd], 0xb8             ; mov eax, 0x????5678
+  mov word [0x30affe], 0x5678
+  mov dword [0x30b000], 0xc31122        ; ... 0x1122...., ret
+  mov dword [0x30c000], 0xc33344        ; ... 0x3344...., ret
+  mov eax, cr3
+  mov cr3, eax
+  xor ebx, ebx
+.g22:
+  call 0x40a000
+  cmp ebx, 8
+  jae .g22remapped
+  ASSERT32 eax, 0x11225678
+  jmp .g22next
+.g22remapped:
+  ASSERT32 eax, 0x33445678
+.g22next:
+  inc ebx
+  cmp ebx, 8
+  jne .g22same
+  mov dword [PT1 + 4 * 11], 0x30c003
+  invlpg [0x40b000]
+.g22same:
+  cmp ebx, 16
+  jb .g22
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
