@@ -2416,8 +2416,13 @@ private:
         a_.bind(site);
         a_.long_().jmp(stub);  // rel32, so that it can be patched
         // A helper step may have changed what the entry checked.
-        // (Only 32-bit code has the jump cache.)
-        const Label through_cache = hooks_.jump_cache && ip_mask_ == 0xffffffffull ? a_.newLabel() : Label();
+        // Only for a target that can be such an instruction: one that
+        // starts within an instruction's longest length (15 bytes) of the
+        // page's end, the first of its own block (BlockDecoder). (And only
+        // 32-bit code has the jump cache.)
+        const bool may_cross = (*target_phys & (kPageSize - 1)) > kPageSize - 15;
+        const Label through_cache =
+            may_cross && hooks_.jump_cache && ip_mask_ == 0xffffffffull ? a_.newLabel() : Label();
         chain_sites_.push_back(
             ChainSiteLabel{site, through_cache, *target_phys, assumptions_hold_ ? assumed_ : EntryState{}});
         chain_stubs_.push_back(ChainStub{site, stub, through_cache, assumptions_hold_});

@@ -7,6 +7,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "core/log.h"
+
 namespace nomad86 {
 
 namespace {
@@ -87,22 +89,22 @@ void PhysicalMemory::write_byte_slow(uint64_t addr, uint8_t value, bool allow_ro
     }
 }
 
-void PhysicalMemory::log_access(const char* what, uint64_t addr, unsigned size, uint64_t value, const Region* r) {
+void PhysicalMemory::log_access(bool write, uint64_t addr, unsigned size, uint64_t value, const Region* r) {
     if (log_ && log_->enabled(kLogMmio))
-        log_->log(kLogMmio, "mmio %s %08" PRIx64 "/%u %s %0*" PRIx64 " (%s)\n", what, addr, size,
-                  what[0] == 'r' ? "->" : "<-", int(size * 2), value, r ? r->name.c_str() : "unassigned");
+        log_->log(kLogMmio, "mmio %s %08" PRIx64 "/%u %s %0*" PRIx64 " (%s)\n", write ? "write" : "read ", addr, size,
+                  write ? "<-" : "->", int(size * 2), value, r ? r->name.c_str() : "unassigned");
 }
 
 uint64_t PhysicalMemory::device_read(const Region& r, uint64_t addr, unsigned size) {
     if (journal_) journal_->device_accesses++;
     const uint64_t value = r.mmio->mmio_read(addr - r.base, size);
-    log_access("read ", addr, size, value, &r);
+    log_access(false, addr, size, value, &r);
     return value;
 }
 
 void PhysicalMemory::device_write(const Region& r, uint64_t addr, unsigned size, uint64_t value) {
     if (journal_) journal_->device_accesses++;
-    log_access("write", addr, size, value, &r);
+    log_access(true, addr, size, value, &r);
     r.mmio->mmio_write(addr - r.base, size, value);
 }
 
@@ -113,7 +115,7 @@ uint64_t PhysicalMemory::read_slow(GuestPhys addr, unsigned size) {
     for (unsigned i = 0; i < size; i++) v |= uint64_t(read_byte_slow(addr.value + i)) << (8 * i);
     // A probe of an address nothing answers (reads as all ones): logged
     // too, like an unassigned port, so -d mmio shows what the guest looked for.
-    if (!r && !is_ram(addr, 1)) log_access("read ", addr.value, size, v, nullptr);
+    if (!r && !is_ram(addr, 1)) log_access(false, addr.value, size, v, nullptr);
     return v;
 }
 
@@ -123,7 +125,7 @@ void PhysicalMemory::write_slow(GuestPhys addr, unsigned size, uint64_t value) {
         device_write(*r, addr.value, size, value);
         return;
     }
-    if (!r && !is_ram(addr, 1)) log_access("write", addr.value, size, value, nullptr);
+    if (!r && !is_ram(addr, 1)) log_access(true, addr.value, size, value, nullptr);
     for (unsigned i = 0; i < size; i++) write_byte_slow(addr.value + i, uint8_t(value >> (8 * i)), false);
 }
 

@@ -14,10 +14,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/log.h"
 #include "core/types.h"
 
 namespace nomad86 {
+
+class Logger;
 
 class MmioHandler {
 public:
@@ -302,7 +303,7 @@ private:
     uint64_t read_slow(GuestPhys addr, unsigned size);
     // Every device access goes through these two (counted for a write
     // journal, logged under -d mmio).
-    void log_access(const char* what, uint64_t addr, unsigned size, uint64_t value, const Region* r);
+    void log_access(bool write, uint64_t addr, unsigned size, uint64_t value, const Region* r);
     uint64_t device_read(const Region& r, uint64_t addr, unsigned size);
     void device_write(const Region& r, uint64_t addr, unsigned size, uint64_t value);
     void write_slow(GuestPhys addr, unsigned size, uint64_t value);
