@@ -4,7 +4,10 @@
 # banner, then
 #   - with nomad86.selftest=1 on the kernel command line: runs the self-check,
 #     prints one line per check and then exactly "nomad86 selftest: PASS" or
-#     "nomad86 selftest: FAIL <checks>", and powers off;
+#     "nomad86 selftest: FAIL <checks>", and powers off; with
+#     nomad86.selftest-wait=1 as well, it stops half-way, after the sort check,
+#     and waits for a line on the console (the migration test moves the
+#     machine to another nomad86 there, then types the line on that one);
 #   - with nomad86.bench=1: runs the benchmark jobs (bench/jit_bench.py),
 #     each between "nomad86 bench: START <job>" and "... END <job>" lines,
 #     and powers off;
@@ -126,6 +129,11 @@ selftest() {
     check_arith
     check_md5sum
     check_sort
+    case " $(cat /proc/cmdline 2>/dev/null) " in
+        *" nomad86.selftest-wait=1 "*)
+            echo "nomad86 selftest: waiting for a line on the console"
+            read -r _ ;;
+    esac
     check_gzip
     check_rtc
     check_awk
