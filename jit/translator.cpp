@@ -713,15 +713,19 @@ public:
     bool begin_stack_run(unsigned base, int32_t lo, uint32_t len, bool write) {
         if (!assumptions_hold_ || !(assumed_.flat_segments & (1u << kSs)) || journal_stores_) return false;
         a_.comment("stack run: one check for the accesses below");
-        release_eflags();
         cold_runs_.push_back(ColdRun{a_.newLabel(), a_.newLabel(), {}, {}, {}});
         if (cached(base)) a_.lea(x86::edx, x86::ptr(host_reg(base), lo));
         else {
             a_.mov(x86::edx, gpr_slot(base, 4));
-            a_.add(x86::edx, Imm(lo));
+            a_.lea(x86::edx, x86::ptr(x86::rdx, lo));
         }
-        mem_access(kSs, len, write, cold_runs_.back().entry);
+        // A capture owed may stay owed across the check (mem_access's probe
+        // that leaves EFLAGS alone): the run is mostly PUSH, POP and MOV,
+        // and the flags of the ALU instruction before it die inside. A
+        // declined refill captures them before the ordinary copy.
+        mem_access(kSs, len, write, cold_runs_.back().entry, true);
         cold_runs_.back().at_entry = owed();
+        if (deferred_) cold_runs_.back().at_entry.deferred = cold_runs_.back().at_entry.host_valid = 0;
         // (kept for a slow path inside the run, whose call clobbers kHost)
         a_.mov(stack_run_base(), kHost);
         stack_run_ = StackRun{base, 0, lo, lo + int32_t(len), write, true, 0};
@@ -1957,17 +1961,19 @@ private:
     void stack_access(bool push, const Label& slow, unsigned stack_pointer = kRsp) {
         if (stack_pointer == kRsp && stack_run_ && stack_run_->base == kRsp && in_stack_run(push ? -4 : 0, 4, push))
             return;
-        release_eflags();
         check_esp_settled(stack_pointer == kRsp);
         // (A flat SS, which the entry checked, is a 32-bit stack.)
         if (!(assumptions_hold_ && (assumed_.flat_segments & (1u << kSs)))) {
+            release_eflags();
             const int32_t ss = kSegOffset + int32_t(kSs * sizeof(SegmentCache));
             a_.test(x86::word_ptr(kState, ss + kSegAttr), Imm(SegmentCache::kDB));
             a_.jz(slow);
         }
+        // Up to the access EFLAGS are left alone: a capture owed may stay
+        // owed across a flag-free probe (mem_access).
         mov_from(x86::edx, gpr_src(stack_pointer, 4));
-        if (push) a_.sub(x86::edx, Imm(4));
-        mem_access(kSs, 4, push, slow);
+        if (push) a_.lea(x86::edx, x86::ptr(x86::rdx, -4));
+        mem_access(kSs, 4, push, slow, true);
     }
 
     // ESP += delta, in its low 32 bits only (a 32-bit stack's mask). In a
@@ -1982,12 +1988,14 @@ private:
         add_to_esp(delta);
     }
     void add_to_esp(int32_t delta) {
-        release_eflags();
         if (!cached(kRsp)) {
+            release_eflags();
             a_.add(gpr_slot(kRsp, 4), Imm(delta));
             return;
         }
-        a_.add(host_reg(kRsp).r32(), Imm(delta));
+        // (LEA: a capture owed stays owed, the host's EFLAGS valid.)
+        const x86::Gp esp = host_reg(kRsp).r32();
+        a_.lea(esp, x86::ptr(esp.r64(), delta));
         mark_dirty(kRsp);
     }
 
@@ -2022,7 +2030,7 @@ private:
         stack_access(false, slow, kRbp);
         a_.mov(x86::eax, host_mem(4));
         mov_from(x86::ecx, gpr_src(kRbp, 4));
-        a_.add(x86::ecx, Imm(4));
+        a_.lea(x86::ecx, x86::ptr(x86::rcx, 4));  // (EFLAGS alone: a capture may be owed)
         store_gpr32(kRsp, x86::rcx);
         store_gpr32(kRbp, x86::rax);
     }

@@ -521,6 +521,12 @@ pm_main:
   mov edx, 6
   call flags_past_run
   ASSERT32 eax, 0
+  mov edx, 5
+  call flags_before_run                 ; a CMP's ZF owed across a run's check
+  ASSERT32 eax, 1
+  mov edx, 6
+  call flags_before_run
+  ASSERT32 eax, 0
   push esi                              ; the argument
   call ebp_frame                        ; a frame reached through EBP
   add esp, 4
@@ -925,6 +931,20 @@ flags_past_run:
   setz al
   movzx eax, al
   pop ebx
+  ret
+
+; Group 17: EAX = 1 when ECX = EDX, else 0; EBX kept. The CMP comes
+; before the stack run: the run's one check leaves its ZF in the host's
+; EFLAGS, and where the check fails (the frame across STK_EDGE) the flags
+; are captured before the run's ordinary copy, which must not take them
+; from the host again.
+flags_before_run:
+  cmp ecx, edx
+  push ebx
+  mov eax, [esp + 4]                    ; the return address: in the run
+  pop ebx
+  setz al
+  movzx eax, al
   ret
 
 ; Group 18: EDX = CF PF AF ZF SF after ADD 0x7fffffff + 1 (PF AF SF)
