@@ -148,6 +148,10 @@ private:
     // close to sleep for (the caller loops instead).
     bool wait_idle();
     static constexpr int64_t kHaltPollNs = 30'000;
+    // Guest instructions to run before the next look at timers and input:
+    // as many as reach about halfway to the next deadline at the guest's
+    // recent speed, within limits (kSliceInsns in machine.cpp).
+    uint64_t slice_insns() const;
     // Auto-converge: after a slice that ran `ran_ns`, idle for the throttle's share.
     void throttle_after(int64_t ran_ns);
     // A reset the guest caused (triple fault, reset request): resets, or
@@ -183,6 +187,7 @@ private:
     std::function<void()> debug_stop_handler_;
     uint32_t firmware_crc_ = 0;
     int throttle_percent_ = 0;
+    double insns_per_ns_ = 0;  // guest instructions per host ns, the last full slice's
     std::string held_reason_;
     std::string pause_reason_;
     bool paused_ = false;
