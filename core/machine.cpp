@@ -30,6 +30,9 @@ constexpr uint16_t kDebugConPort = 0xe9;
 // the interpreter (about 5% of a compute-bound benchmark job's time).
 constexpr uint64_t kSliceInsns = 20000;
 constexpr uint64_t kLongestSliceInsns = 400000;
+// How often the terminal, the monitor and a migration in progress are
+// looked at while the guest computes.
+constexpr int64_t kInputPollNs = 2'000'000;
 }  // namespace
 
 std::string Machine::check_firmware_size(size_t size) {
@@ -307,12 +310,16 @@ Cpu::StopReason Machine::step_instruction(bool with_interrupts) {
 
 uint64_t Machine::slice_insns() const {
     // (A manual clock stands still while the guest runs: nothing to gain.)
-    const int64_t deadline = clock_.next_deadline();
     if (clock_.mode() != VirtualClock::Mode::kHost || insns_per_ns_ <= 0) return kSliceInsns;
-    if (deadline == kNoDeadline) return kLongestSliceInsns;
-    // Half of what the guest retired in that much time lately, so that a
-    // slower stretch (page faults, helpers) still ends in time.
-    const double until = double(deadline - clock_.now_ns());
+    // The next deadline or input poll, whichever comes first (a slow
+    // engine, the interpreter under a sanitizer, must not leave the
+    // terminal unread for tens of milliseconds). Half of what the guest
+    // retired in that much time lately, so that a slower stretch (page
+    // faults, helpers) still ends in time.
+    const int64_t deadline = clock_.next_deadline();
+    const int64_t until_ns = deadline == kNoDeadline ? kInputPollNs
+                                                     : std::min(deadline - clock_.now_ns(), kInputPollNs);
+    const double until = double(until_ns);
     const double insns = until * insns_per_ns_ * 0.5;
     if (insns <= double(kSliceInsns)) return kSliceInsns;
     return insns >= double(kLongestSliceInsns) ? kLongestSliceInsns : uint64_t(insns);
@@ -352,7 +359,7 @@ bool Machine::run_for(uint64_t max_insns) {
         }
         if (why == Cpu::StopReason::kHalted && wait_idle()) {
             last_input_poll = clock_.now_ns();
-        } else if (input_poller_ && clock_.now_ns() - last_input_poll > 2'000'000) {
+        } else if (input_poller_ && clock_.now_ns() - last_input_poll > kInputPollNs) {
             // Keep the terminal responsive while the CPU is busy (or halt-polls).
             input_poller_(0);
             last_input_poll = clock_.now_ns();

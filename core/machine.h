@@ -149,8 +149,8 @@ private:
     bool wait_idle();
     static constexpr int64_t kHaltPollNs = 30'000;
     // Guest instructions to run before the next look at timers and input:
-    // as many as reach about halfway to the next deadline at the guest's
-    // recent speed, within limits (kSliceInsns in machine.cpp).
+    // as many as reach about halfway to the next deadline or input poll at
+    // the guest's recent speed, within limits (kSliceInsns in machine.cpp).
     uint64_t slice_insns() const;
     // Auto-converge: after a slice that ran `ran_ns`, idle for the throttle's share.
     void throttle_after(int64_t ran_ns);

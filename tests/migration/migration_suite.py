@@ -45,9 +45,9 @@ class Vm:
                "-display", "none", "-m", ram, "-accel", accel,
                "-serial", "stdio" if console else "file:" + self.serial,
                "-monitor", "tcp:127.0.0.1:%d,server,nowait" % self.mport] + extra
-        with open(self.stderr_path, "wb") as err, open(self.serial, "wb") as out:
+        with open(self.stderr_path, "wb") as err, open(self.serial if console else os.devnull, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if console else subprocess.DEVNULL,
-                                         stdout=out if console else subprocess.DEVNULL, stderr=err)
+                                         stdout=out, stderr=err)
         Vm.live.append(self)
         self.mon = connect(socket.AF_INET, ("127.0.0.1", self.mport))
         self.mon.greeting()
