@@ -13,6 +13,7 @@
 
 #include "cpu/cpu.h"
 #include "cpu/x87_state.h"
+#include "jit/x87_inline.h"
 
 namespace nomad86::jit {
 
@@ -2184,16 +2185,24 @@ private:
     // operand comes through the inline fast path, all of it in one page of
     // plain RAM; a miss, or the call declining (#NM, #MF or FERR# due), is
     // the helper's step.
+    // The commonest ones are host code in the block (jit/x87_inline.h),
+    // with that call as their fallback.
     void emit_x87(const DecodedInsn& insn, uint32_t offset, const Label& slow) {
         const Operand* m = nullptr;
         for (unsigned k = 0; k < insn.num_ops; k++)
             if (insn.ops[k].kind == OpKind::kMem) m = &insn.ops[k];
-        if (m) {
-            mem_address(insn, *m, x87_direct_stores(insn), slow);
-            a_.lea(x86::rdx, host_mem(m->size));
-        } else {
-            a_.xor_(x86::edx, x86::edx);
+        if (m) mem_address(insn, *m, x87_direct_stores(insn), slow);
+        const bool in_block = x87_inline_ && x87_inlinable(insn);
+        const uint8_t dirty_in_block = dirty_;
+        Label call = a_.newLabel(), done = a_.newLabel();
+        if (in_block) {
+            emit_x87_inline(a_, kState, insn, m ? host_mem(m->size) : x86::Mem(), call);
+            note_x87_pointers(insn, offset, m);
+            a_.jmp(done);
+            a_.bind(call);
         }
+        if (m) a_.lea(x86::rdx, host_mem(m->size));
+        else a_.xor_(x86::edx, x86::edx);
         // (FDP: the handler computes the operand's offset from CpuState.)
         write_back_all();
         rip_in_rax(offset);
@@ -2206,6 +2215,31 @@ private:
         if (stack_run_) stack_run_->base_in_host = false;  // (kHost is caller-saved)
         a_.test(x86::al, x86::al);
         a_.jz(slow);
+        if (in_block) {
+            a_.bind(done);
+            // (The call's way wrote the copies back and reloaded them: the
+            // block's way still owes its write-backs.)
+            dirty_ = dirty_in_block;
+        }
+    }
+
+    // What x87::note_pointers() records for an instruction run in the
+    // block: FIP and FCS, FOP, and for a memory operand FDP (its offset)
+    // and FDS.
+    void note_x87_pointers(const DecodedInsn& insn, uint32_t offset, const Operand* m) {
+        constexpr int32_t fpu = int32_t(offsetof(CpuState, fpu));
+        auto selector = [](unsigned seg) { return x86::word_ptr(kState, kSegOffset + int32_t(seg * sizeof(SegmentCache)) + int32_t(offsetof(SegmentCache, selector))); };
+        rip_in_rax(offset);
+        a_.mov(x86::qword_ptr(kState, fpu + int32_t(offsetof(FpuState, fip))), x86::rax);
+        a_.movzx(x86::eax, selector(kCs));
+        a_.mov(x86::word_ptr(kState, fpu + int32_t(offsetof(FpuState, fcs))), x86::ax);
+        a_.mov(x86::word_ptr(kState, fpu + int32_t(offsetof(FpuState, fop))),
+               Imm(int32_t(((insn.opcode & 7) << 8) | insn.modrm)));
+        if (!m) return;
+        effective_address(insn, *m);
+        a_.mov(x86::qword_ptr(kState, fpu + int32_t(offsetof(FpuState, fdp))), x86::rdx);
+        a_.movzx(x86::eax, selector(m->seg));
+        a_.mov(x86::word_ptr(kState, fpu + int32_t(offsetof(FpuState, fds))), x86::ax);
     }
 
     // A general register as an operand, for the implicit ones (EAX, EDX).
@@ -2542,6 +2576,8 @@ private:
     ChainHooks hooks_;
     Translator::SharedRoutines routines_;
     std::function<const void*(uint32_t)> jump_lookup_;
+    // The common x87 instructions as host code in the block (emit_x87()).
+    const bool x87_inline_ = host_x87_default();
     uint32_t deferred_ = 0, host_valid_ = 0;  // (Owed)
     uint8_t dirty_ = 0;                       // (Owed)
     bool wrote_flags_ = false;                // by the instruction being emitted

@@ -34,6 +34,14 @@ X87_HALF equ X87_DATA + 8               ; dq 0.5
 X87_QUARTER equ X87_DATA + 16           ; dd 0.25
 X87_TWO equ X87_DATA + 20               ; dw 2
 X87_CW_ZM equ X87_DATA + 24             ; dw 0x037b: all exceptions masked but ZE
+X87_TENTH equ SCRATCH + 256             ; group 23's doubles: 0.1, 1, 1.5 * 2^-64,
+X87_ONE equ X87_TENTH + 8               ; +inf, a QNaN, the smallest denormal
+X87_TINY equ X87_TENTH + 16
+X87_INF equ X87_TENTH + 24
+X87_QNAN equ X87_TENTH + 32
+X87_DEN equ X87_TENTH + 40
+X87_OUT equ SCRATCH + 512               ; group 23's results
+X87_ENV equ X87_OUT + 96                ; and its FNSTENV image
 PD      equ 0x200000
 PT0     equ 0x201000
 PT1     equ 0x202000
@@ -758,6 +766,56 @@ pm_main:
 .g22same:
   cmp ebx, 16
   jb .g22
+
+  GROUP 23, "x87 as host code in the block: rounding, flags, compares, stack faults"
+  ; x87_block_ops runs translated from its third run; under -accel jit
+  ; its common instructions are host code in the block (jit/x87_inline.h).
+  mov dword [X87_TENTH], 0x9999999a     ; 0.1
+  mov dword [X87_TENTH + 4], 0x3fb99999
+  mov dword [X87_ONE], 0
+  mov dword [X87_ONE + 4], 0x3ff00000
+  mov dword [X87_TINY], 0               ; 1.5 * 2^-64
+  mov dword [X87_TINY + 4], 0x3bf80000
+  mov dword [X87_INF], 0
+  mov dword [X87_INF + 4], 0x7ff00000
+  mov dword [X87_QNAN], 0
+  mov dword [X87_QNAN + 4], 0x7ff80000
+  mov dword [X87_DEN], 1                ; 2^-1074
+  mov dword [X87_DEN + 4], 0
+  xor ebx, ebx
+.g23:
+  call x87_block_ops
+  ASSERT32 dword [X87_OUT], 0x3dcccccd  ; 0.1 as a single, rounded up
+  ASSERT32 dword [X87_OUT + 4], 0x3a20  ; TOP 7, C1 (rounded up), PE
+  ASSERT32 dword [X87_OUT + 8], 0x3000  ; after FNCLEX, an exact sum: no flag
+  ASSERT32 dword [X87_OUT + 12], 0x2a20 ; 1 + 1.5 * 2^-64 rounds up: C1, PE
+  ASSERT32 dword [X87_OUT + 16], 1      ; ... to 1 + 2^-63
+  ASSERT32 dword [X87_OUT + 20], 0x80000000
+  ASSERT16 word [X87_OUT + 24], 0x3fff
+  ASSERT32 dword [X87_OUT + 28], 0x6d20 ; FUCOM of a QNaN: unordered, no IE
+  ASSERT32 dword [X87_OUT + 32], 0x7521 ; FCOMP of it: IE, popped
+  ASSERT32 dword [X87_OUT + 36], 0x3021 ; 2 > 0.1: C3 C2 C0 clear
+  ASSERT32 dword [X87_OUT + 40], 0x2f21 ; FXAM of -inf: C2 C0, C1 the sign
+  ASSERT32 dword [X87_OUT + 44], 0x9999999a ; FXCH, FLD ST(i), FSTP ST(i) moved 0.1 ...
+  ASSERT32 dword [X87_OUT + 48], 0x3fb99999
+  ASSERT32 dword [X87_OUT + 52], 0      ; ... and +inf (FABS of -inf) twice
+  ASSERT32 dword [X87_OUT + 56], 0x7ff00000
+  ASSERT32 dword [X87_OUT + 60], 0
+  ASSERT32 dword [X87_OUT + 64], 0x7ff00000
+  ASSERT32 dword [X87_OUT + 68], 0x0021 ; TOP 0, C1 0
+  ASSERT32 dword [X87_OUT + 72], 0x3802 ; a denormal double loaded: DE, C1 0
+  ASSERT32 dword [X87_OUT + 76], 0x3a43 ; a ninth push: IE SF C1, the indefinite
+  ASSERT32 dword [X87_OUT + 80], 0
+  ASSERT32 dword [X87_OUT + 84], 0xfff80000
+  mov eax, [X87_ENV + 8]
+  and eax, 0xffff
+  ASSERT32 eax, 0x03ff                  ; FSTENV's tags: R5-R7 valid, the rest empty
+  mov eax, x87_block_ops.tiny
+  ASSERT32 dword [X87_ENV + 12], eax    ; FIP: the FADD's
+  ASSERT32 dword [X87_ENV + 20], X87_TINY ; FDP: its operand
+  inc ebx
+  cmp ebx, 6
+  jb .g23
   PASS
 .bad11:
   FAIL 11, "compare with memory after a TLB flush took the wrong branch"
@@ -1055,6 +1113,71 @@ x87_ops:
 .last:
   fistp dword [SCRATCH + 4]
   fnstenv [SCRATCH + 32]
+  ret
+
+; Group 23: status words and values into X87_OUT (see the checks there).
+; (At X87_OUT + 68 and on, without C0 C2 C3, which FSTP, FNCLEX and FLD
+; leave undefined.)
+%macro X87_STATUS 1
+  fnstsw ax
+  movzx eax, ax
+%if %1 >= 68
+  and eax, 0xbaff
+%endif
+  mov [X87_OUT + %1], eax
+%endmacro
+x87_block_ops:
+  fninit
+  fld qword [X87_TENTH]
+  fst dword [X87_OUT]
+  X87_STATUS 4
+  fnclex
+  fld qword [X87_ONE]
+  fadd qword [X87_ONE]                  ; 2, 0.1
+  X87_STATUS 8
+  fld qword [X87_ONE]
+.tiny:
+  fadd qword [X87_TINY]
+  X87_STATUS 12
+  jmp .held                             ; (a block ends with values held: -accel
+.held:                                  ; jit,verify=on compares their tags there)
+  fnstenv [X87_ENV]
+  fstp tword [X87_OUT + 16]
+  fld qword [X87_QNAN]                  ; NaN, 2, 0.1
+  fucom st1
+  X87_STATUS 28
+  fcomp st1                             ; 2, 0.1
+  X87_STATUS 32
+  fcom st1
+  X87_STATUS 36
+  fld qword [X87_INF]
+  fchs
+  jmp .special                          ; (and with a special value held)
+.special:
+  fxam
+  X87_STATUS 40
+  fabs                                  ; inf, 2, 0.1
+  fxch st2                              ; 0.1, 2, inf
+  fld st2                               ; inf, 0.1, 2, inf
+  fstp st2                              ; 0.1, inf, inf
+  fstp qword [X87_OUT + 44]
+  fstp qword [X87_OUT + 52]
+  fstp qword [X87_OUT + 60]
+  X87_STATUS 68
+  fnclex
+  fld qword [X87_DEN]
+  X87_STATUS 72
+  fld1
+  fld1
+  fld1
+  fld1
+  fld1
+  fld1
+  fld1
+  fld qword [X87_ONE]                   ; the ninth
+  X87_STATUS 76
+  fstp qword [X87_OUT + 80]
+  fninit
   ret
 
 ; Group 17: EAX = ESP at the call (LEA in the middle of pushes and pops).
