@@ -2188,14 +2188,14 @@ private:
     // The commonest ones are host code in the block (jit/x87_inline.h),
     // with that call as their fallback.
     void emit_x87(const DecodedInsn& insn, uint32_t offset, const Label& slow) {
-        const Operand* m = nullptr;
-        for (unsigned k = 0; k < insn.num_ops; k++)
-            if (insn.ops[k].kind == OpKind::kMem) m = &insn.ops[k];
+        const Operand* m = x87::mem_op(insn);
         if (m) mem_address(insn, *m, x87_direct_stores(insn), slow);
         const bool in_block = x87_inline_ && x87_inlinable(insn);
         const uint8_t dirty_in_block = dirty_;
-        Label call = a_.newLabel(), done = a_.newLabel();
+        Label call, done;
         if (in_block) {
+            call = a_.newLabel();
+            done = a_.newLabel();
             emit_x87_inline(a_, kState, insn, m ? host_mem(m->size) : x86::Mem(), call);
             note_x87_pointers(insn, offset, m);
             a_.jmp(done);
@@ -2228,7 +2228,10 @@ private:
     // and FDS.
     void note_x87_pointers(const DecodedInsn& insn, uint32_t offset, const Operand* m) {
         constexpr int32_t fpu = int32_t(offsetof(CpuState, fpu));
-        auto selector = [](unsigned seg) { return x86::word_ptr(kState, kSegOffset + int32_t(seg * sizeof(SegmentCache)) + int32_t(offsetof(SegmentCache, selector))); };
+        auto selector = [](unsigned seg) {
+            return x86::word_ptr(kState, kSegOffset + int32_t(seg * sizeof(SegmentCache)) +
+                                             int32_t(offsetof(SegmentCache, selector)));
+        };
         rip_in_rax(offset);
         a_.mov(x86::qword_ptr(kState, fpu + int32_t(offsetof(FpuState, fip))), x86::rax);
         a_.movzx(x86::eax, selector(kCs));

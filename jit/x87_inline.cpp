@@ -3,7 +3,7 @@
 #include <cstddef>
 
 #include "cpu/cpu_state.h"
-#include "cpu/x87_float.h"
+#include "cpu/x87_state.h"
 
 namespace nomad86::jit {
 
@@ -33,9 +33,7 @@ Shape shape_of(const DecodedInsn& insn) {
     if (insn.opcode_map != 0 || (insn.prefixes & kPrefixLock) || insn.opcode < 0xd8 || insn.opcode > 0xdf) return s;
     const unsigned op = insn.opcode, reg = insn.modrm_reg;
     if (insn.modrm < 0xc0) {
-        const Operand* m = nullptr;
-        for (unsigned k = 0; k < insn.num_ops; k++)
-            if (insn.ops[k].kind == OpKind::kMem) m = &insn.ops[k];
+        const Operand* m = x87::mem_op(insn);
         if (!m) return s;
         const unsigned size = m->size;
         if ((op == 0xd9 && reg == 0 && size == 4) || (op == 0xdd && reg == 0 && size == 8) ||  // FLD m32/m64
@@ -207,11 +205,10 @@ public:
 
 private:
     // FLD m32/m64, FILD m16/m32/m64: push (C1 = 0, the loads' exceptions).
-    void load(const DecodedInsn& insn, x86::Mem operand) {
+    void load(const DecodedInsn& insn, const x86::Mem& operand) {
         guard(true);
         shift_of(x86::r8d, -1);
         require(x86::r8d, true);
-        operand.setSize(insn.opcode == 0xdf && insn.modrm_reg == 0 ? 2 : insn.opcode == 0xdd || insn.opcode == 0xdf ? 8 : 4);
         if (insn.opcode == 0xd9 || insn.opcode == 0xdd) a_.fld(operand);
         else a_.fild(operand);
         a_.fxam();
